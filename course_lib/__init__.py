@@ -1,0 +1,16 @@
+"""course_lib: the shared helper package of the Backend Reliability Lab.
+
+Notebooks carry the story; this package carries the reusable code. A notebook's setup cell is
+usually just:
+
+    import course_lib as cl
+    cl.setup()
+"""
+
+from __future__ import annotations
+
+from . import backends, race
+from .notebook import backend_table, expect_error, setup, show_source
+
+__version__ = "0.1.0"
+__all__ = ["backends", "race", "setup", "show_source", "expect_error", "backend_table", "__version__"]

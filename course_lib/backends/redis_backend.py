@@ -1,0 +1,157 @@
+"""The Redis backend: a real server, a private redis-server process, or an in-process emulator.
+
+Resolution follows DESIGN.md: `COURSE_REDIS_URL`; else a server on 127.0.0.1:6379; else, when the
+`redis-server` binary exists, a private server on a free loopback port (a real Redis, just ours,
+stopped at exit); else fakeredis with Lua, so EVAL scripts and redis-py's Lock still work.
+"""
+
+from __future__ import annotations
+
+import atexit
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import redis
+
+from . import settings
+from .errors import BackendUnavailable
+
+START_REDIS = 'redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no'
+INSTALL_HINT = (
+    "start Redis (`sudo apt-get install -y redis-server` then `" + START_REDIS + "`, "
+    "or `brew install redis && brew services start redis`)"
+)
+# A fresh redis-server answers PING within ~50 ms; 10 s covers a cold, loaded laptop.
+PRIVATE_SERVER_START_TIMEOUT_S = 10
+# Socket timeouts: long enough for a blocking lesson command, short enough that a dead server
+# is reported instead of hanging a cell.
+SOCKET_TIMEOUT_S = 5
+
+
+@dataclass
+class RedisBackend:
+    client: redis.Redis
+    embedded: bool
+    server: str  # "Redis", "Redis (private redis-server)" or "fakeredis emulator"
+    version: str
+    url: str  # masked, safe to print
+    _factory: Callable[[], redis.Redis] = field(repr=False)
+    _process: subprocess.Popen | None = field(default=None, repr=False)
+    note: str = ""  # why a fallback was chosen, when it was
+
+    def new_client(self) -> redis.Redis:
+        """Another client on the same server, e.g. one per simulated worker or HTTP server."""
+        return self._factory()
+
+    def close(self) -> None:
+        """Close the client and stop the private redis-server if we started one."""
+        self.client.close()
+        if self._process and self._process.poll() is None:
+            self._process.terminate()
+            try:
+                self._process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+
+
+def resolve(cfg: settings.Settings | None = None) -> RedisBackend:
+    """Pick the Redis backend by DESIGN.md's resolution order; raise BackendUnavailable if none fits."""
+    cfg = cfg or settings.current()
+    note = ""
+    if not cfg.embedded_only:
+        if cfg.redis_url:
+            return connect(cfg.redis_url, variable=settings.REDIS_URL)
+        if settings.port_open("127.0.0.1", 6379):
+            try:
+                return connect(settings.REDIS_DEFAULT_URL, variable=None)
+            except BackendUnavailable as exc:
+                if cfg.require_services:
+                    raise
+                note = f"a server on 127.0.0.1:6379 did not answer as Redis ({exc.what_failed}); set COURSE_REDIS_URL"
+        elif cfg.require_services:
+            raise BackendUnavailable(
+                "Redis", "COURSE_REQUIRE_SERVICES=1 but nothing listens on 127.0.0.1:6379",
+                INSTALL_HINT + ", or set COURSE_REDIS_URL, or unset COURSE_REQUIRE_SERVICES",
+                variable=settings.REQUIRE_SERVICES,
+            )
+    binary = shutil.which("redis-server")
+    backend = start_private_server(binary) if binary else _emulator()
+    backend.note = note
+    return backend
+
+
+def connect(url: str, variable: str | None = None) -> RedisBackend:
+    """A client on the Redis server at `url`; errors name `variable`."""
+    masked = settings.mask_url(url)
+    try:
+        client = _client(url)
+    except ValueError as exc:
+        raise BackendUnavailable(
+            "Redis", f"{masked!r} is not a Redis URL ({exc})", "use the form redis://HOST:6379/0", variable
+        ) from None
+    try:
+        info = client.info("server")
+    except redis.AuthenticationError:
+        raise BackendUnavailable(
+            "Redis", f"{masked} refused the password", f"put the right password in {variable or settings.REDIS_URL}",
+            variable,
+        ) from None
+    except redis.RedisError as exc:
+        target = variable or settings.REDIS_URL
+        raise BackendUnavailable(
+            "Redis", f"nothing usable answers at {masked} ({exc})",
+            f"check host and port in {target}, or {INSTALL_HINT}", variable,
+        ) from None
+    return RedisBackend(client=client, embedded=False, server="Redis", version=info["redis_version"], url=masked,
+                        _factory=lambda: _client(url))
+
+
+def start_private_server(binary: str) -> RedisBackend:
+    """A real redis-server on a free loopback port, keeping nothing on disk, stopped at exit."""
+    port = settings.free_port()
+    workdir = tempfile.mkdtemp(prefix="course-redis-")
+    process = subprocess.Popen(
+        [binary, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no", "--dir", workdir],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
+    url = f"redis://127.0.0.1:{port}/0"
+    client = _client(url)
+    deadline = time.monotonic() + PRIVATE_SERVER_START_TIMEOUT_S
+    while True:
+        try:
+            version = client.info("server")["redis_version"]
+            break
+        except redis.ConnectionError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                err = (process.stderr.read() or b"").decode(errors="replace").strip() if process.stderr else ""
+                raise BackendUnavailable(
+                    "Redis", f"the private redis-server on port {port} did not start ({err or 'no answer'})",
+                    INSTALL_HINT + ", or set COURSE_REDIS_URL to a running server",
+                ) from None
+            time.sleep(0.02)
+    backend = RedisBackend(client=client, embedded=True, server="Redis (private redis-server)", version=version,
+                           url=url, _factory=lambda: _client(url), _process=process)
+    atexit.register(backend.close)
+    return backend
+
+
+def _client(url: str) -> redis.Redis:
+    return redis.Redis.from_url(url, socket_timeout=SOCKET_TIMEOUT_S, socket_connect_timeout=SOCKET_TIMEOUT_S)
+
+
+def _emulator() -> RedisBackend:
+    import fakeredis  # imported here: only learners without any redis-server pay for it
+
+    server = fakeredis.FakeServer(version=(7,))
+
+    def factory() -> redis.Redis:
+        return fakeredis.FakeRedis(server=server)
+
+    # fakeredis implements no INFO command, so the version is the one it emulates.
+    return RedisBackend(client=factory(), embedded=True, server="fakeredis emulator", version="7 (emulated)",
+                        url="fakeredis://in-process", _factory=factory)

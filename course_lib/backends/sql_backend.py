@@ -1,0 +1,215 @@
+"""The SQL backend: a SQLAlchemy 2 engine on MySQL/MariaDB, or on SQLite when no server is around.
+
+Resolution follows DESIGN.md: an explicit `COURSE_DATABASE_URL`; else a server on 127.0.0.1:3306;
+else a SQLite file under `build/`. Lessons never branch on the dialect themselves: the few
+statements that differ (upserts, INSERT IGNORE, EXPLAIN) are built here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import mysql, sqlite
+from sqlalchemy.engine import URL, Connection, Engine, make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
+
+from . import settings
+from .errors import BackendUnavailable
+
+# A connect timeout long enough for a busy laptop, short enough that a wrong host fails fast.
+CONNECT_TIMEOUT_S = 5
+# Race lessons release up to 64 callers at once; each needs its own connection or the pool,
+# not the database, becomes the thing that serialises them and hides the race.
+POOL_SIZE, MAX_OVERFLOW = 8, 72
+# SQLite allows one writer at a time; waiting (rather than failing) on a locked file keeps the
+# embedded fallback usable for concurrent lessons, just slower.
+SQLITE_BUSY_TIMEOUT_S = 30
+
+START_MARIADB = "start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd"
+INSTALL_HINT = (
+    "start MySQL/MariaDB (`sudo apt-get install -y mariadb-server` then `" + START_MARIADB + "`, "
+    "or `brew install mariadb && brew services start mariadb`), or unset the variable to use the "
+    "embedded SQLite fallback"
+)
+
+
+@dataclass
+class SqlBackend:
+    engine: Engine
+    embedded: bool
+    server: str  # "MariaDB", "MySQL" or "SQLite"
+    version: str
+    url: str  # masked, safe to print
+    note: str = ""  # why a fallback was chosen, when it was
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+
+def resolve(cfg: settings.Settings | None = None) -> SqlBackend:
+    """Pick the SQL backend by DESIGN.md's resolution order; raise BackendUnavailable if none fits."""
+    cfg = cfg or settings.current()
+    if cfg.embedded_only:
+        return _sqlite(cfg)
+    if cfg.database_url:
+        return connect(cfg.database_url, variable=settings.DATABASE_URL)
+    default = make_url(settings.MYSQL_DEFAULT_URL)
+    if settings.port_open(default.host, default.port):
+        try:
+            return connect(settings.MYSQL_DEFAULT_URL, variable=None)
+        except BackendUnavailable as exc:
+            if cfg.require_services:
+                raise
+            fallback = _sqlite(cfg)
+            fallback.note = f"a server on 127.0.0.1:3306 did not let us in ({exc.what_failed}); set COURSE_DATABASE_URL"
+            return fallback
+    elif cfg.require_services:
+        raise BackendUnavailable(
+            "SQL", "COURSE_REQUIRE_SERVICES=1 but nothing listens on 127.0.0.1:3306",
+            INSTALL_HINT.replace("or unset the variable", "or set COURSE_DATABASE_URL, or unset COURSE_REQUIRE_SERVICES"),
+            variable=settings.REQUIRE_SERVICES,
+        )
+    return _sqlite(cfg)
+
+
+def connect(raw_url: str, variable: str | None = None) -> SqlBackend:
+    """An engine on the server at `raw_url`, creating its database if missing; errors name `variable`."""
+    masked = settings.mask_url(raw_url)
+    try:
+        url = make_url(raw_url)
+    except ArgumentError:
+        raise BackendUnavailable(
+            "SQL", f"{masked!r} is not a database URL",
+            "use the form mysql+pymysql://USER:PASSWORD@HOST:3306/course_lab", variable,
+        ) from None
+    if url.get_backend_name() == "sqlite":
+        return _sqlite_engine(url, masked)
+    if url.get_backend_name() not in {"mysql", "mariadb"}:
+        raise BackendUnavailable(
+            "SQL", f"unsupported database {url.get_backend_name()!r} in {masked}",
+            "the course runs on MySQL/MariaDB (mysql+pymysql://...) or SQLite (sqlite:///path)", variable,
+        )
+    try:
+        _create_database_if_missing(url)
+        engine = sa.create_engine(
+            url, pool_size=POOL_SIZE, max_overflow=MAX_OVERFLOW, pool_pre_ping=True,
+            connect_args={"connect_timeout": CONNECT_TIMEOUT_S},
+        )
+        with engine.connect() as conn:
+            version = conn.execute(sa.text("SELECT VERSION()")).scalar_one()
+    except NoSuchModuleError:
+        raise BackendUnavailable(
+            "SQL", f"unknown driver {url.drivername!r} in {masked}",
+            "use mysql+pymysql:// (PyMySQL is installed with the course)", variable,
+        ) from None
+    except ModuleNotFoundError as exc:
+        raise BackendUnavailable(
+            "SQL", f"the driver for {url.drivername!r} is not installed ({exc.name})",
+            "use mysql+pymysql:// (PyMySQL is installed with the course)", variable,
+        ) from None
+    except OperationalError as exc:
+        raise BackendUnavailable("SQL", _explain_operational(exc, url), _fix_for(exc, variable), variable) from None
+    server = "MariaDB" if "mariadb" in version.lower() else "MySQL"
+    return SqlBackend(engine=engine, embedded=False, server=server, version=version.split("-")[0], url=masked)
+
+
+def _create_database_if_missing(url: URL) -> None:
+    """Lessons expect `course_lab` to exist; a fresh server does not have it yet."""
+    if not url.database:
+        return
+    server_url = URL.create(url.drivername, url.username, url.password, url.host, url.port, query=url.query)
+    engine = sa.create_engine(server_url, poolclass=sa.pool.NullPool, connect_args={"connect_timeout": CONNECT_TIMEOUT_S})
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.text(f"CREATE DATABASE IF NOT EXISTS `{url.database}`"))
+    finally:
+        engine.dispose()
+
+
+def _mysql_code(exc: OperationalError) -> int | None:
+    args = getattr(exc.orig, "args", ())
+    return args[0] if args and isinstance(args[0], int) else None
+
+
+def _explain_operational(exc: OperationalError, url: URL) -> str:
+    code = _mysql_code(exc)
+    where = f"{url.host}:{url.port or 3306}"
+    if "Name or service not known" in str(exc) or "nodename nor servname" in str(exc):
+        return f"unknown host {url.host!r}"
+    if code == 1045:
+        return f"the server at {where} refused user {url.username!r} (wrong user or password)"
+    if code in {2003, 2002}:
+        return f"nothing answers at {where}"
+    if code in {1044, 1142}:
+        return f"user {url.username!r} may not create or use database {url.database!r}"
+    return f"could not connect to {where}: {exc.orig}"
+
+
+def _fix_for(exc: OperationalError, variable: str | None) -> str:
+    code = _mysql_code(exc)
+    target = variable or "COURSE_DATABASE_URL"
+    if code == 1045:
+        return f"put the right user and password in {target} (mysql+pymysql://USER:PASSWORD@HOST:PORT/course_lab)"
+    if code in {1044, 1142}:
+        return f"grant the user CREATE on the database, or point {target} at a database it may use"
+    return f"check host and port in {target}, or {INSTALL_HINT}"
+
+
+def _sqlite(cfg: settings.Settings) -> SqlBackend:
+    cfg.build_dir.mkdir(parents=True, exist_ok=True)
+    path = cfg.build_dir / "course_lab.sqlite"
+    return _sqlite_engine(make_url(f"sqlite:///{path}"), f"sqlite:///{path}")
+
+
+def _sqlite_engine(url: URL, masked: str) -> SqlBackend:
+    """SQLite is embedded by nature, whether found by fallback or named in the URL."""
+    engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_S})
+
+    @sa.event.listens_for(engine, "connect")
+    def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")  # readers do not block the one writer
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.close()
+
+    with engine.connect() as conn:
+        version = conn.execute(sa.text("SELECT sqlite_version()")).scalar_one()
+    return SqlBackend(engine=engine, embedded=True, server="SQLite", version=version, url=masked)
+
+
+# --- dialect helpers -------------------------------------------------------------------------
+
+
+def upsert(table: sa.Table, values: Mapping[str, Any], update: Sequence[str], conflict: Sequence[str], dialect: str):
+    """INSERT that updates `update` columns when a row with the same unique key exists.
+
+    MySQL/MariaDB spell it ON DUPLICATE KEY UPDATE (any unique key counts); SQLite needs the
+    conflict target named, hence `conflict`.
+    """
+    if dialect in {"mysql", "mariadb"}:
+        stmt = mysql.insert(table).values(**values)
+        return stmt.on_duplicate_key_update({c: stmt.inserted[c] for c in update})
+    if dialect == "sqlite":
+        stmt = sqlite.insert(table).values(**values)
+        return stmt.on_conflict_do_update(index_elements=list(conflict), set_={c: stmt.excluded[c] for c in update})
+    raise NotImplementedError(f"upsert for dialect {dialect!r}")
+
+
+def insert_ignore(table: sa.Table, values: Mapping[str, Any], dialect: str):
+    """INSERT that silently does nothing when the row's unique key exists (affected rows 0)."""
+    if dialect in {"mysql", "mariadb"}:
+        return mysql.insert(table).values(**values).prefix_with("IGNORE")
+    if dialect == "sqlite":
+        return sqlite.insert(table).values(**values).on_conflict_do_nothing()
+    raise NotImplementedError(f"insert_ignore for dialect {dialect!r}")
+
+
+def explain(conn: Connection, query: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+    """The query plan as a list of row dicts: EXPLAIN on MySQL/MariaDB, EXPLAIN QUERY PLAN on SQLite."""
+    prefix = "EXPLAIN QUERY PLAN " if conn.dialect.name == "sqlite" else "EXPLAIN "
+    result = conn.execute(sa.text(prefix + query), params or {})
+    return [dict(row._mapping) for row in result]

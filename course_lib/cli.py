@@ -1,0 +1,138 @@
+"""The `course` command: `doctor`, `lab` and `run`.
+
+    course doctor   which backends are in use, their versions, and how to fix what is missing
+    course lab      JupyterLab on notebooks/ (no browser on a headless machine; works as root)
+    course run      execute every notebook headless into build/executed/ with a time table
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from . import backends
+from .backends import settings
+from .notebook import summary_line
+
+# A cell that takes longer than this is stuck: every lesson cell is meant to take seconds.
+DEFAULT_CELL_TIMEOUT_S = 120
+
+
+def _notebooks_dir(given: str | None) -> Path:
+    if given:
+        return Path(given)
+    if Path("notebooks").is_dir():
+        return Path("notebooks")
+    root = settings.checkout_root()
+    if root and (root / "notebooks").is_dir():
+        return root / "notebooks"
+    raise SystemExit("course: no notebooks/ folder here; run from the course's clone or pass --notebooks DIR")
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    widths = [max(len(str(x)) for x in col) for col in zip(headers, *rows, strict=False)]
+    line = lambda cells: "  ".join(str(c).ljust(w) for c, w in zip(cells, widths, strict=False)).rstrip()  # noqa: E731
+    return "\n".join([line(headers), line(["-" * w for w in widths]), *(line(r) for r in rows)])
+
+
+def doctor(_args: argparse.Namespace) -> int:
+    """Print the backend table; exit 0 when every backend is usable, 1 otherwise."""
+    rows = backends.describe()
+    print(_table(["backend", "in use", "server", "version", "url"],
+                 [[r.backend, r.mode, r.server, r.version, r.url] for r in rows]))
+    print()
+    for r in rows:
+        if not r.ok:
+            print(f"problem: {r.note}", file=sys.stderr)
+        elif r.mode == "embedded":
+            print(f"{r.backend}: {r.note}")
+    if all(r.ok for r in rows):
+        print(summary_line(rows))
+        return 0
+    return 1
+
+
+def _headless() -> bool:
+    return sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+def lab(args: argparse.Namespace) -> int:
+    """Start JupyterLab on notebooks/, on loopback only."""
+    cmd = [sys.executable, "-m", "jupyterlab", f"--ServerApp.root_dir={_notebooks_dir(args.notebooks).resolve()}",
+           "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={args.port}"]
+    if args.no_browser or _headless():
+        cmd.append("--no-browser")
+        print("No browser here: open the http://127.0.0.1:... URL with the token that JupyterLab prints below.")
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        cmd.append("--allow-root")  # JupyterLab refuses to start as root without it (containers, CI)
+    try:
+        return subprocess.call(cmd)
+    except KeyboardInterrupt:
+        return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    """Execute notebooks headless into build/executed/; print a time table; exit 1 on any failure."""
+    import nbformat
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError, CellTimeoutError
+    from tqdm import tqdm
+
+    folder = _notebooks_dir(args.notebooks)
+    paths = [Path(p) for p in args.paths] if args.paths else sorted(folder.glob("[0-9][0-9]_*.ipynb"))
+    if not paths:
+        print(f"course run: no notebooks found in {folder}", file=sys.stderr)
+        return 1
+    out_dir = settings.current().build_dir / "executed"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    rows, failures = [], []
+    for path in tqdm(paths, desc="notebooks", unit="nb"):
+        nb = nbformat.read(path, as_version=4)
+        client = NotebookClient(nb, timeout=args.timeout, kernel_name="python3",
+                                resources={"metadata": {"path": str(path.parent.resolve())}})
+        start = time.perf_counter()
+        status = "ok"
+        try:
+            client.execute()
+        except (CellExecutionError, CellTimeoutError) as exc:
+            status = "FAILED"
+            failures.append((path.name, str(exc).strip().splitlines()[-1:]))
+        elapsed = time.perf_counter() - start
+        nbformat.write(nb, out_dir / path.name)
+        rows.append([path.name, status, f"{elapsed:.1f}"])
+    print(_table(["notebook", "status", "seconds"], rows))
+    print(f"\nexecuted copies in {out_dir}")
+    for name, last in failures:
+        print(f"{name} failed: {' '.join(last)}", file=sys.stderr)
+    return 1 if failures else 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="course", description="Backend Reliability Lab")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("doctor", help="show which backends are in use and how to fix missing ones").set_defaults(fn=doctor)
+    p_lab = sub.add_parser("lab", help="open JupyterLab on notebooks/")
+    p_lab.add_argument("--port", type=int, default=8888)
+    p_lab.add_argument("--no-browser", action="store_true")
+    p_lab.add_argument("--notebooks", help="folder to open (default: notebooks/)")
+    p_lab.set_defaults(fn=lab)
+    p_run = sub.add_parser("run", help="execute notebooks headless into build/executed/")
+    p_run.add_argument("paths", nargs="*", help="notebooks to run (default: all in notebooks/)")
+    p_run.add_argument("--notebooks", help="folder of notebooks (default: notebooks/)")
+    p_run.add_argument("--timeout", type=int, default=DEFAULT_CELL_TIMEOUT_S, help="seconds per cell")
+    p_run.set_defaults(fn=run)
+    args = parser.parse_args(argv)
+    try:
+        return args.fn(args)
+    except backends.BackendUnavailable as exc:  # a clear message, never a traceback
+        print(f"course: {exc.message}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

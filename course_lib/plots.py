@@ -1,0 +1,77 @@
+"""One look for every figure in the course, starting with the race timeline.
+
+Figures are returned, not shown, so a notebook cell ends with the figure (Jupyter renders it) and
+a test can inspect it headless.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import matplotlib
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from .race import RaceResult
+
+PALETTE = ["#3b6ea8", "#e07b39", "#4f9d69", "#b5485d", "#7d5ba6", "#8c7a3c", "#3c8c8c", "#a0a0a0"]
+# Event labels drawn in a warning colour on every timeline: the moments a lesson points at.
+ALARM_PREFIXES = ("error", "blocked", "duplicate", "lost", "stale")
+# Past this many callers, per-event labels overlap into noise; only alarming events keep theirs.
+MAX_LABELLED_LANES = 8
+
+
+def style() -> None:
+    """The course's figure style: quiet grid, readable fonts, consistent colours."""
+    matplotlib.rcParams.update({
+        "figure.figsize": (8, 3.2),
+        "figure.dpi": 100,
+        "axes.grid": True,
+        "grid.alpha": 0.3,
+        "axes.spines.top": False,
+        "axes.spines.right": False,
+        "axes.prop_cycle": matplotlib.cycler(color=PALETTE),
+        "font.size": 10,
+    })
+
+
+def timeline(result: RaceResult, x: str | None = None, title: str | None = None) -> Figure:
+    """Swim lanes: one row per caller, one marker per event, labelled.
+
+    x="step" spaces events evenly in the order they happened (the default in lock step, where
+    the order is the story); x="time" places them at their measured time in milliseconds.
+    """
+    from matplotlib.figure import Figure  # no pyplot: no global state, no GUI backend needed
+
+    style()
+    x = x or ("step" if result.lockstep else "time")
+    if x not in {"step", "time"}:
+        raise ValueError("x must be 'step' or 'time'")
+    lanes = {name: i for i, name in enumerate(result.callers)}
+    labelled = len(lanes) <= MAX_LABELLED_LANES
+    height = min(6.0, max(1.6, (0.55 if labelled else 0.3) * len(lanes) + 0.9))
+    width = max(6.0, min(12.0, 0.5 * len(result.timeline) + 3)) if x == "step" else 9.0
+    fig = Figure(figsize=(width, height))
+    ax = fig.add_subplot()
+    pos = {e.step: (e.step if x == "step" else e.t * 1000) for e in result.timeline}
+    for name, lane in lanes.items():
+        events = [e for e in result.timeline if e.caller == name]
+        if not events:
+            continue
+        colour = PALETTE[lane % len(PALETTE)]
+        xs = [pos[e.step] for e in events]
+        ax.plot(xs, [lane] * len(xs), "-", color=colour, alpha=0.35, lw=6, solid_capstyle="round")
+        for e in events:
+            alarm = e.label.startswith(ALARM_PREFIXES)
+            ax.plot(pos[e.step], lane, "o", color="#c0392b" if alarm else colour, ms=7)
+            if labelled or alarm:
+                ax.annotate(e.label, (pos[e.step], lane), xytext=(0, 8), textcoords="offset points",
+                            ha="center", fontsize=8, rotation=20, color="#c0392b" if alarm else "#333")
+    ax.set_yticks(list(lanes.values()), list(lanes.keys()))
+    ax.set_ylim(-0.6, len(lanes) - 0.2)
+    ax.invert_yaxis()
+    ax.set_xlabel("order of events" if x == "step" else "time since release (ms)")
+    ax.set_title(title or ("lock-step interleaving" if result.lockstep else "concurrent run"), loc="left")
+    fig.tight_layout()
+    return fig

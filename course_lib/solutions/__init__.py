@@ -1,0 +1,17 @@
+"""Reference solutions to the exercises, by exercise name. CI checks each passes its check."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from . import start_here
+
+_MODULES = [start_here]
+
+
+def reference(name: str) -> Callable[..., Any]:
+    for module in _MODULES:
+        if hasattr(module, name):
+            return getattr(module, name)
+    raise KeyError(f"no reference solution for {name!r}")

@@ -1,0 +1,45 @@
+"""Shared fixtures: a clean backend state per test, and the real services when they are reachable."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from course_lib import backends
+from course_lib.backends import settings
+
+COURSE_VARS = [settings.DATABASE_URL, settings.REDIS_URL, settings.S3_ENDPOINT, settings.BACKENDS,
+               settings.REQUIRE_SERVICES]
+
+
+def services_reachable() -> bool:
+    return settings.port_open("127.0.0.1", 3306) and settings.port_open("127.0.0.1", 6379)
+
+
+def require_services() -> None:
+    """Skip when MariaDB/Redis are absent, unless the run demands them (CI sets COURSE_REQUIRE_SERVICES=1)."""
+    if not services_reachable():
+        if os.environ.get(settings.REQUIRE_SERVICES) == "1":
+            pytest.fail("COURSE_REQUIRE_SERVICES=1 but MariaDB (3306) or Redis (6379) is not reachable")
+        pytest.skip("MySQL/MariaDB and Redis are not running on 127.0.0.1")
+
+
+@pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path):
+    """No COURSE_* variables, a private build dir, and no backend left over from another test."""
+    for var in COURSE_VARS:
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv(settings.BUILD_DIR, str(tmp_path / "build"))
+    backends.shutdown()
+    yield monkeypatch
+    backends.shutdown()
+
+
+@pytest.fixture
+def mariadb_engine():
+    """An engine on the real MariaDB/MySQL at the standard port (skipped or failed when absent)."""
+    require_services()
+    backend = backends.sql_backend.connect(settings.MYSQL_DEFAULT_URL)
+    yield backend.engine
+    backend.engine.dispose()
