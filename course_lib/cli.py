@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 import time
 from collections.abc import Sequence
@@ -67,13 +66,14 @@ def lab(args: argparse.Namespace) -> int:
            "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={args.port}"]
     if args.no_browser or _headless():
         cmd.append("--no-browser")
-        print("No browser here: open the http://127.0.0.1:... URL with the token that JupyterLab prints below.")
+        print("No browser here: open the http://127.0.0.1:... URL with the token that JupyterLab prints below.",
+              flush=True)
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         cmd.append("--allow-root")  # JupyterLab refuses to start as root without it (containers, CI)
-    try:
-        return subprocess.call(cmd)
-    except KeyboardInterrupt:
-        return 0
+    # Become JupyterLab (same PID): Ctrl-C and a supervisor's SIGTERM reach the server itself,
+    # and no orphaned server is left holding the port when `course` is stopped.
+    os.execv(sys.executable, cmd)
+    return 0  # not reached
 
 
 def run(args: argparse.Namespace) -> int:

@@ -116,7 +116,9 @@ class Caught:
 
 
 @contextmanager
-def expect_error(kind: type[BaseException] | tuple[type[BaseException], ...], match: str | None = None) -> Iterator[Caught]:
+def expect_error(
+    kind: type[BaseException] | tuple[type[BaseException], ...], match: str | None = None
+) -> Iterator[Caught]:
     """Run a block that must fail with `kind` (and a message matching `match`); show the message.
 
     Fails the cell (AssertionError) if nothing was raised, so a lesson that says "this is
@@ -128,7 +130,9 @@ def expect_error(kind: type[BaseException] | tuple[type[BaseException], ...], ma
     except kind as exc:
         caught.error = exc
         if match is not None and not re.search(match, str(exc)):
-            raise AssertionError(f"raised {type(exc).__name__} as expected, but {str(exc)!r} does not match {match!r}")
+            raise AssertionError(
+                f"raised {type(exc).__name__} as expected, but {str(exc)!r} does not match {match!r}"
+            ) from exc
         print(f"Raised as expected -> {type(exc).__name__}: {exc}")
         return
     names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)

@@ -13,7 +13,6 @@ from course_lib.backends import BackendUnavailable, redis_backend, settings, sql
 
 from .conftest import require_services
 
-
 # --- resolution order ------------------------------------------------------------------------
 
 

@@ -68,7 +68,7 @@ class BackendStatus:
 
 
 _WHY_EMBEDDED = {
-    "SQL": "embedded fallback; for the real thing: " + sql_backend.INSTALL_HINT.split(", or unset")[0],
+    "SQL": "embedded fallback; for the real thing: " + sql_backend.INSTALL_HINT,
     "Redis": "embedded fallback; for the real thing: " + redis_backend.INSTALL_HINT,
     "S3": "embedded fallback; set COURSE_S3_ENDPOINT (+ AWS_ACCESS_KEY_ID/SECRET) for MinIO or AWS",
 }

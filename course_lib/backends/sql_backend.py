@@ -31,8 +31,7 @@ SQLITE_BUSY_TIMEOUT_S = 30
 START_MARIADB = "start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd"
 INSTALL_HINT = (
     "start MySQL/MariaDB (`sudo apt-get install -y mariadb-server` then `" + START_MARIADB + "`, "
-    "or `brew install mariadb && brew services start mariadb`), or unset the variable to use the "
-    "embedded SQLite fallback"
+    "or `brew install mariadb && brew services start mariadb`)"
 )
 
 
@@ -70,7 +69,7 @@ def resolve(cfg: settings.Settings | None = None) -> SqlBackend:
     elif cfg.require_services:
         raise BackendUnavailable(
             "SQL", "COURSE_REQUIRE_SERVICES=1 but nothing listens on 127.0.0.1:3306",
-            INSTALL_HINT.replace("or unset the variable", "or set COURSE_DATABASE_URL, or unset COURSE_REQUIRE_SERVICES"),
+            INSTALL_HINT + ", or set COURSE_DATABASE_URL, or unset COURSE_REQUIRE_SERVICES",
             variable=settings.REQUIRE_SERVICES,
         )
     return _sqlite(cfg)
@@ -122,7 +121,8 @@ def _create_database_if_missing(url: URL) -> None:
     if not url.database:
         return
     server_url = URL.create(url.drivername, url.username, url.password, url.host, url.port, query=url.query)
-    engine = sa.create_engine(server_url, poolclass=sa.pool.NullPool, connect_args={"connect_timeout": CONNECT_TIMEOUT_S})
+    engine = sa.create_engine(server_url, poolclass=sa.pool.NullPool,
+                              connect_args={"connect_timeout": CONNECT_TIMEOUT_S})
     try:
         with engine.connect() as conn:
             conn.execute(sa.text(f"CREATE DATABASE IF NOT EXISTS `{url.database}`"))
@@ -156,7 +156,7 @@ def _fix_for(exc: OperationalError, variable: str | None) -> str:
         return f"put the right user and password in {target} (mysql+pymysql://USER:PASSWORD@HOST:PORT/course_lab)"
     if code in {1044, 1142}:
         return f"grant the user CREATE on the database, or point {target} at a database it may use"
-    return f"check host and port in {target}, or {INSTALL_HINT}"
+    return f"check host and port in {target}, or {INSTALL_HINT}, or unset {target} to use the embedded SQLite fallback"
 
 
 def _sqlite(cfg: settings.Settings) -> SqlBackend:

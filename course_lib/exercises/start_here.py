@@ -31,15 +31,21 @@ def naive_increment(counter: Counter) -> None:
     race.note(f"wrote {seen + 1}")
 
 
+def run_increments(increment: Callable[[Counter], None], callers: int, schedule: str | None = None,
+                   ) -> tuple[int, race.RaceResult]:
+    """Let `callers` callers each run `increment` once on a fresh counter; return its final value and the race."""
+    counter = Counter()
+    result = race.run(lambda _caller: increment(counter), callers=callers, schedule=schedule)
+    return counter.value, result
+
+
 @exercise("safe_increment", hint="hold counter.lock from before the read until after the write; "
           "keep race.point('after_read') between them")
 def check_safe_increment(fn: Callable[[Counter], None]) -> Iterator[tuple[str, bool]]:
-    counter = Counter()
-    result = race.run(lambda _c: fn(counter), callers=2, schedule="round_robin")
+    value, result = run_increments(fn, callers=2, schedule="round_robin")
     result.raise_first_error()
     yield "the pause point 'after_read' is still reached by both callers", result.count("after_read") == 2
-    yield f"lock step, 2 callers: counter ends at 2 (got {counter.value})", counter.value == 2
-    counter = Counter()
-    result = race.run(lambda _c: fn(counter), callers=16)
+    yield f"lock step, 2 callers: counter ends at 2 (got {value})", value == 2
+    value, result = run_increments(fn, callers=16)
     result.raise_first_error()
-    yield f"16 callers released together: counter ends at 16 (got {counter.value})", counter.value == 16
+    yield f"16 callers released together: counter ends at 16 (got {value})", value == 16

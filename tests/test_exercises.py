@@ -1,0 +1,50 @@
+"""Self-checks: reference solutions pass, known-wrong answers fail, stubs say "not attempted"."""
+
+from __future__ import annotations
+
+import pytest
+
+from course_lib import exercises
+from course_lib.exercises.start_here import naive_increment
+from course_lib.solutions import reference
+
+
+@pytest.mark.parametrize("name", exercises.names())
+def test_every_reference_solution_passes_its_check(name):
+    report = exercises.check(name, reference(name), quiet=True)
+    assert report.ok, str(report)
+
+
+def test_the_naive_increment_fails_the_race_check():
+    report = exercises.check("safe_increment", naive_increment, quiet=True)
+    assert report.attempted and not report.ok
+    assert any("counter ends at 2" in f for f in report.failed)
+    assert "hint" in str(report)
+
+
+def test_a_lock_without_the_pause_point_is_caught():
+    def no_point(counter):
+        with counter.lock:
+            counter.write(counter.read() + 1)
+
+    report = exercises.check("safe_increment", no_point, quiet=True)
+    assert any("after_read" in f for f in report.failed)
+
+
+def test_an_untouched_stub_is_not_attempted_and_does_not_raise(capsys):
+    def stub(counter):
+        raise NotImplementedError
+
+    report = exercises.check("safe_increment", stub)
+    assert not report.attempted and not report.ok
+    assert "not attempted" in capsys.readouterr().out
+
+
+def test_a_crashing_answer_is_reported_not_raised():
+    report = exercises.check("safe_increment", lambda counter: 1 / 0, quiet=True)
+    assert any("ZeroDivisionError" in f for f in report.failed)
+
+
+def test_unknown_exercise_names_the_known_ones():
+    with pytest.raises(KeyError, match="safe_increment"):
+        exercises.check("no_such_exercise", print)
