@@ -171,10 +171,17 @@ def _sqlite_engine(url: URL, masked: str) -> SqlBackend:
 
     @sa.event.listens_for(engine, "connect")
     def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # let SQLAlchemy's "begin" below open transactions
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA journal_mode=WAL")  # readers do not block the one writer
         cur.execute("PRAGMA foreign_keys=ON")
         cur.close()
+
+    @sa.event.listens_for(engine, "begin")
+    def _begin_immediate(conn: Connection) -> None:
+        # Take the write lock at BEGIN: a deferred transaction that reads and then writes can fail
+        # with "database is locked" when two of them upgrade at once; IMMEDIATE makes them queue.
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     with engine.connect() as conn:
         version = conn.execute(sa.text("SELECT sqlite_version()")).scalar_one()

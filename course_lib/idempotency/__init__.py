@@ -1,0 +1,19 @@
+"""Idempotency keys: the seed design's races, and the claim-first store that fixes them (notebook 01).
+
+    from course_lib.idempotency import IdempotencyStore, Request, create_charge, seed_create_charge
+"""
+
+from __future__ import annotations
+
+from .charges import executions
+from .endpoints import create_charge, seed_create_charge
+from .keys import HEADER, fingerprint, key_problem
+from .messages import REPLAY_HEADER, Request, Response
+from .schema import reset
+from .seed import SEED_HEADER, SimulatedCrash
+from .store import Claim, IdempotencyStore, replay_response
+
+__all__ = [
+    "HEADER", "REPLAY_HEADER", "SEED_HEADER", "Claim", "IdempotencyStore", "Request", "Response", "SimulatedCrash",
+    "create_charge", "executions", "fingerprint", "key_problem", "replay_response", "reset", "seed_create_charge",
+]

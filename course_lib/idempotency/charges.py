@@ -1,0 +1,105 @@
+"""The work an idempotency key protects: creating a charge (think: a card payment).
+
+`charge()` is deliberately the slow, side-effecting kind of work that retries duplicate: a call to
+a payment provider (simulated by a pause, outside any transaction: no network call may hold a
+database transaction open) followed by recording the charge.
+
+`charge_once()` is the same work written to survive a crash and a takeover: the charge row carries
+the idempotency key under a unique index, so a second execution finds the first one's row instead
+of charging again. That unique index is the recovery point that makes "exactly once" hold even
+when the claim's lease expired while the first worker was still alive.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+
+from .. import race
+from .messages import Request, Response, json_response, problem
+from .schema import charges
+
+# The pretend payment provider's latency. 5 ms is a fast provider on a good day; long enough that
+# concurrent retries overlap it, short enough that a 64-caller stress run takes well under a second.
+PROVIDER_LATENCY_S = 0.005
+
+
+def payload_problem(body: bytes) -> Response | None:
+    """400 for a body that is not {"amount": positive int, "currency": 3 capital letters}, else None."""
+    try:
+        payload = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return problem(400, "Malformed JSON", 'the body must be JSON like {"amount": 1000, "currency": "EUR"}')
+    if not isinstance(payload, dict):
+        return problem(400, "Invalid charge", 'the body must be a JSON object like {"amount": 1000, "currency": "EUR"}')
+    amount, currency = payload.get("amount"), payload.get("currency")
+    if not isinstance(amount, int) or isinstance(amount, bool) or amount <= 0:
+        return problem(400, "Invalid charge", f"amount must be a positive integer of minor units, got {amount!r}")
+    if not (isinstance(currency, str) and len(currency) == 3 and currency.isalpha() and currency.isupper()):
+        return problem(400, "Invalid charge", f"currency must be a 3-letter ISO code like EUR, got {currency!r}")
+    return None
+
+
+def _charge_body(row: Any) -> Response:
+    return json_response(201, {"charge_id": row.id, "user": row.user_id, "amount": row.amount,
+                               "currency": row.currency})
+
+
+def _call_provider(provider_latency_s: float) -> None:
+    race.note("provider called")
+    time.sleep(provider_latency_s)
+
+
+def charge(engine: Engine, request: Request, ref: str, provider_latency_s: float = PROVIDER_LATENCY_S) -> Response:
+    """Charge the caller: call the provider, record the charge, answer 201. Runs again if called again."""
+    payload = request.json()
+    _call_provider(provider_latency_s)
+    with engine.begin() as conn:
+        new_id = conn.execute(sa.insert(charges).values(
+            user_id=request.user, amount=payload["amount"], currency=payload["currency"], request_ref=ref,
+        )).inserted_primary_key[0]
+        row = conn.execute(sa.select(charges).where(charges.c.id == new_id)).one()
+    return _charge_body(row)
+
+
+def charge_once(engine: Engine, request: Request, scope: str, key: str,
+                provider_latency_s: float = PROVIDER_LATENCY_S) -> Response:
+    """Charge at most once per (scope, key), even across crashes and lease takeovers.
+
+    The provider call would carry the same key (real providers accept one), and the row's unique
+    (idem_scope, idem_key) turns a second insert into "find the first one". Either way the
+    response is built from the one stored charge, so every execution answers the same body.
+    """
+    payload = request.json()
+    existing = _find(engine, scope, key)
+    if existing is not None:  # recovery point: a previous holder did the work and then crashed
+        race.note("found earlier charge")
+        return _charge_body(existing)
+    _call_provider(provider_latency_s)
+    try:
+        with engine.begin() as conn:
+            conn.execute(sa.insert(charges).values(
+                user_id=request.user, amount=payload["amount"], currency=payload["currency"],
+                request_ref=f"{scope}:{key}", idem_scope=scope, idem_key=key,
+            ))
+    except IntegrityError:  # a concurrent holder inserted first; its row is the charge
+        race.note("duplicate charge refused")
+    return _charge_body(_find(engine, scope, key))
+
+
+def _find(engine: Engine, scope: str, key: str) -> Any:
+    with engine.connect() as conn:
+        return conn.execute(sa.select(charges).where(charges.c.idem_scope == scope,
+                                                     charges.c.idem_key == key)).first()
+
+
+def executions(engine: Engine) -> dict[str, int]:
+    """How many charges each client request caused: the number the lesson is about."""
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(charges.c.request_ref, sa.func.count()).group_by(charges.c.request_ref))
+        return {ref: n for ref, n in rows}

@@ -1,0 +1,57 @@
+"""The seed design, kept exactly as the course's source notes give it, to demonstrate its flaws.
+
+    key = sha256(X-Idempotency-Key + body)
+    if a row exists: return its response with 200
+    else: do the work, upsert the response (updateOrInsert), return 201
+
+Its order of operations is check, work, write. Nothing stops two requests from both passing the
+check before either writes, so concurrent retries all do the work; the unique key on `key_hash`
+only makes the last upsert win. Three more flaws: the key is not scoped to the caller, the body is
+part of the key, and a crash between the work and the upsert leaves no trace.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from .. import race
+from ..backends.sql_backend import upsert
+from .charges import PROVIDER_LATENCY_S, charge, payload_problem
+from .messages import Request, Response
+from .schema import api_idempotency
+
+SEED_HEADER = "X-Idempotency-Key"
+
+
+class SimulatedCrash(RuntimeError):
+    """The worker died at a named phase (the process was killed, the pod evicted)."""
+
+
+def seed_key_hash(request: Request) -> bytes:
+    return hashlib.sha256((request.header(SEED_HEADER) or "").encode() + request.body).digest()
+
+
+def seed_create_charge(engine: Engine, request: Request, crash: str | None = None,
+                       provider_latency_s: float = PROVIDER_LATENCY_S) -> Response:
+    """POST /charges the seed way: check, work, upsert."""
+    if bad := payload_problem(request.body):
+        return bad
+    key_hash = seed_key_hash(request)
+    with engine.connect() as conn:
+        stored = conn.execute(sa.select(api_idempotency.c.response)
+                              .where(api_idempotency.c.key_hash == key_hash)).scalar_one_or_none()
+    if stored is not None:
+        return Response(200, stored, {"Content-Type": "application/json"})
+    race.point("after_check")  # the gap: every concurrent retry is here, having seen nothing
+    ref = f"{request.user}:{request.header(SEED_HEADER) or ''}"
+    response = charge(engine, request, ref=ref, provider_latency_s=provider_latency_s)
+    race.point("after_work")
+    if crash == "after_work":
+        raise SimulatedCrash("crashed after the work, before the upsert")
+    with engine.begin() as conn:
+        conn.execute(upsert(api_idempotency, {"key_hash": key_hash, "response": response.body},
+                            update=["response"], conflict=["key_hash"], dialect=engine.dialect.name))
+    return response
