@@ -75,3 +75,21 @@ def timeline(result: RaceResult, x: str | None = None, title: str | None = None)
     ax.set_title(title or ("lock-step interleaving" if result.lockstep else "concurrent run"), loc="left")
     fig.tight_layout()
     return fig
+
+
+def bars(values: dict[str, float], title: str, ylabel: str, reference: float | None = None) -> Figure:
+    """One bar per key; `reference` draws the line the bars should sit on (e.g. "exactly once")."""
+    from matplotlib.figure import Figure
+
+    style()
+    fig = Figure(figsize=(8, 3))
+    ax = fig.add_subplot()
+    ax.bar(list(values), list(values.values()), color=PALETTE[0])
+    if reference is not None:
+        ax.axhline(reference, color="#c0392b", ls="--", lw=1.2, label=f"expected: {reference:g}")
+        ax.legend(loc="upper right")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, loc="left")
+    ax.tick_params(axis="x", labelrotation=45, labelsize=8)
+    fig.tight_layout()
+    return fig

@@ -82,4 +82,4 @@ def check(name: str, fn: Callable[..., Any], quiet: bool = False) -> Report:
     return report
 
 
-from . import start_here  # noqa: E402,F401  (registers its exercises)
+from . import idempotency, start_here  # noqa: E402,F401  (registers their exercises)

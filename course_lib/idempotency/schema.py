@@ -57,7 +57,20 @@ charges = sa.Table(
 )
 
 
+# DDL waits for every open transaction that touched the table (MySQL's metadata lock), by default
+# for a year. A forgotten open connection in a notebook should fail the cell in seconds instead.
+DDL_LOCK_WAIT_S = 10
+
+
 def reset(engine: Engine) -> None:
     """Drop and recreate the lesson's tables: every demonstration starts from empty."""
-    metadata.drop_all(engine)
-    metadata.create_all(engine)
+    with engine.begin() as conn:
+        if engine.dialect.name in ("mysql", "mariadb"):
+            conn.exec_driver_sql(f"SET SESSION lock_wait_timeout = {DDL_LOCK_WAIT_S}")
+        metadata.drop_all(conn)
+        metadata.create_all(conn)
+
+
+def row_count(engine: Engine, table: sa.Table) -> int:
+    with engine.connect() as conn:
+        return conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one()

@@ -46,10 +46,41 @@ DEFAULT_RETENTION = timedelta(hours=24)
 # whole short transaction is the documented remedy.
 DEADLOCK_RETRIES = 5
 MYSQL_DEADLOCK, MYSQL_LOCK_WAIT_TIMEOUT = 1213, 1205
+OUTCOMES = frozenset({"new", "mismatch", "completed", "in_flight", "takeover"})
 
 
 def utc_now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)  # stored naive, always UTC
+
+
+class ManualClock:
+    """A clock the lesson moves by hand, so "the lease expired" takes no waiting."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self.now = start or utc_now()
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+def decide_claim(row: Any, fp: str, now: datetime) -> str:
+    """What an existing key record means for a new request with fingerprint `fp` at `now`.
+
+    Returns "new" (record is past retention), "mismatch", "completed", "in_flight" or "takeover".
+    The order matters: a different payload is rejected even while the first is in flight.
+    """
+    if row.expires_at <= now:
+        return "new"
+    if row.fingerprint != fp:
+        return "mismatch"
+    if row.status == "completed":
+        return "completed"
+    if row.locked_until > now:
+        return "in_flight"
+    return "takeover"
 
 
 @dataclass(frozen=True)
@@ -90,8 +121,10 @@ class IdempotencyStore:
     """Claim-first idempotency keys on SQL. `handle()` wraps any work function."""
 
     def __init__(self, engine: Engine, lease: timedelta = DEFAULT_LEASE,
-                 retention: timedelta = DEFAULT_RETENTION, clock: Clock = utc_now) -> None:
+                 retention: timedelta = DEFAULT_RETENTION, clock: Clock = utc_now,
+                 decide: Callable[[Any, str, datetime], str] = decide_claim) -> None:
         self.engine, self.lease, self.retention, self.clock = engine, lease, retention, clock
+        self.decide = decide  # pluggable so the exercise can run a learner's version through the race
 
     def claim_key(self, scope: str, key: str, fp: str) -> Claim:
         """Claim (scope, key) for this request, or say why not. Two short transactions at most."""
@@ -117,21 +150,22 @@ class IdempotencyStore:
     def _inspect(self, conn: Connection, scope: str, key: str, fp: str, now: datetime, fresh: dict) -> Claim:
         row = conn.execute(sa.select(keys_table).where(keys_table.c.scope == scope, keys_table.c.idem_key == key)
                            .with_for_update()).first()
-        if row is None or row.expires_at <= now:  # purged or past retention: a new operation
-            if row is None:
-                conn.execute(sa.insert(keys_table).values(fresh))
-            else:
-                conn.execute(sa.update(keys_table).where(keys_table.c.id == row.id)
-                             .values(**fresh, response_status=None, response_headers=None, response_body=None))
+        if row is None:  # purged between our insert attempt and this read
+            conn.execute(sa.insert(keys_table).values(fresh))
             return Claim("new", self._id(conn, scope, key))
-        if row.fingerprint != fp:
-            return Claim("mismatch", row.id)
-        if row.status == "completed":
-            return Claim("completed", row.id, stored=_stored_response(row))
-        if row.locked_until > now:
-            return Claim("in_flight", row.id, retry_after_s=max(1, math.ceil((row.locked_until - now).total_seconds())))
-        conn.execute(sa.update(keys_table).where(keys_table.c.id == row.id).values(locked_until=now + self.lease))
-        return Claim("takeover", row.id)
+        outcome = self.decide(row, fp, now)
+        if outcome not in OUTCOMES:
+            raise ValueError(f"decide() returned {outcome!r}; expected one of {sorted(OUTCOMES)}")
+        if outcome == "new":  # past retention: the old record no longer protects anything
+            conn.execute(sa.update(keys_table).where(keys_table.c.id == row.id)
+                         .values(**fresh, response_status=None, response_headers=None, response_body=None))
+        elif outcome == "takeover":  # the holder's lease ran out: it crashed or stalled
+            conn.execute(sa.update(keys_table).where(keys_table.c.id == row.id).values(locked_until=now + self.lease))
+        elif outcome == "completed":
+            return Claim(outcome, row.id, stored=_stored_response(row))
+        elif outcome == "in_flight":
+            return Claim(outcome, row.id, retry_after_s=max(1, math.ceil((row.locked_until - now).total_seconds())))
+        return Claim(outcome, row.id)
 
     def complete(self, record_id: int, response: Response) -> Response:
         """Store the response, unless another holder completed first; answer what is stored."""
