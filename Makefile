@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # Seconds one notebook cell may take under nbval before it counts as stuck.
 CELL_TIMEOUT ?= 120
 
-.PHONY: setup lab test lint run clean
+.PHONY: setup lab test lint run bench clean
 
 setup: $(STAMP)
 
@@ -29,6 +29,9 @@ test: lint
 
 run: setup
 	$(BIN)/course run
+
+bench: setup
+	$(BIN)/course bench idempotency
 
 clean:
 	rm -rf build .pytest_cache .ruff_cache

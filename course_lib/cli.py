@@ -1,8 +1,9 @@
-"""The `course` command: `doctor`, `lab` and `run`.
+"""The `course` command: `doctor`, `lab`, `run` and `bench`.
 
     course doctor   which backends are in use, their versions, and how to fix what is missing
     course lab      JupyterLab on notebooks/ (no browser on a headless machine; works as root)
     course run      execute every notebook headless into build/executed/ with a time table
+    course bench    side-by-side benchmarks; exits 1 if ours duplicated or lost work
 """
 
 from __future__ import annotations
@@ -112,6 +113,15 @@ def run(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
+def bench(args: argparse.Namespace) -> int:
+    """Run a side-by-side benchmark and write build/bench/NAME.json."""
+    from .bench import idempotency
+
+    report = idempotency.main(requests=args.requests, clients=args.clients, repeat=args.repeat)
+    figures = report["figures"]
+    return 0 if figures["duplicate_executions"] == 0 and figures["lost_completions"] == 0 else 1
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="course", description="Backend Reliability Lab")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -126,6 +136,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     p_run.add_argument("--notebooks", help="folder of notebooks (default: notebooks/)")
     p_run.add_argument("--timeout", type=int, default=DEFAULT_CELL_TIMEOUT_S, help="seconds per cell")
     p_run.set_defaults(fn=run)
+    p_bench = sub.add_parser("bench", help="side-by-side benchmarks (ours vs a named peer)")
+    p_bench.add_argument("name", choices=["idempotency"])
+    p_bench.add_argument("--requests", type=int, default=10_000)
+    p_bench.add_argument("--clients", type=int, default=64)
+    p_bench.add_argument("--repeat", type=int, default=3, help="runs per side; throughput is the median")
+    p_bench.set_defaults(fn=bench)
     args = parser.parse_args(argv)
     try:
         return args.fn(args)

@@ -48,3 +48,9 @@ def test_a_crashing_answer_is_reported_not_raised():
 def test_unknown_exercise_names_the_known_ones():
     with pytest.raises(KeyError, match="safe_increment"):
         exercises.check("no_such_exercise", print)
+
+
+def test_a_decision_that_ignores_the_lease_fails_the_idempotency_check():
+    report = exercises.check("decide_claim", lambda row, fp, now: "takeover", quiet=True)
+    assert report.attempted and not report.ok
+    assert any("409" in f for f in report.failed) and any("422" in f for f in report.failed)

@@ -1,0 +1,35 @@
+"""`course bench idempotency` at a small size: the workload is what it claims, and ours loses nothing."""
+
+from __future__ import annotations
+
+import json
+
+from course_lib.bench import idempotency
+
+from .conftest import require_services
+
+
+def test_workload_mix_is_deterministic_with_retries_and_crash_retries():
+    ops = idempotency.workload(2000, retry_share=0.3, crash_share=0.05, seed=1)
+    assert ops == idempotency.workload(2000, retry_share=0.3, crash_share=0.05, seed=1)
+    first_seen, retries = set(), 0
+    for op in ops:
+        retries += (op.user, op.key) in first_seen
+        first_seen.add((op.user, op.key))
+    assert 0.25 < retries / len(ops) < 0.40  # 30% retries, plus one retry per crash
+    crashed = [i for i, op in enumerate(ops) if op.crash]
+    assert crashed and all(any((o.user, o.key) == (ops[i].user, ops[i].key) for o in ops[i + 1:])
+                           for i in crashed[:-1])
+
+
+def test_small_bench_writes_the_report_with_zero_duplicates_and_losses(tmp_path, clean_env):
+    require_services()
+    out = tmp_path / "idempotency.json"
+    idempotency.main(requests=400, clients=16, crash_share=0.05, repeat=1, out=out)
+    report = json.loads(out.read_text())
+    figures = report["figures"]
+    assert figures["requests"] == 400
+    assert figures["duplicate_executions"] == 0 and figures["lost_completions"] == 0
+    assert figures["ours_rps"] > 0 and figures["peer_rps"] > 0
+    assert report["ratio"] == round(figures["ours_rps"] / figures["peer_rps"], 3)
+    assert report["workload"]["crashes"] > 0
