@@ -14,6 +14,7 @@ from course_lib.backends import sql_backend
 from course_lib.idempotency import (
     SEED_HEADER,
     IdempotencyStore,
+    Operation,
     SimulatedCrash,
     create_charge,
     executions,
@@ -22,6 +23,7 @@ from course_lib.idempotency import (
     reset,
     seed_create_charge,
 )
+from course_lib.idempotency.charges import record_charge
 from course_lib.idempotency.messages import Response
 from course_lib.idempotency.scenarios import charge_request, concurrent_retries, stress
 from course_lib.idempotency.schema import idempotency_keys, row_count
@@ -148,19 +150,24 @@ def test_bad_input_writes_nothing(engine):
 def test_work_failure_releases_the_claim_so_a_retry_can_run(engine):
     store = IdempotencyStore(engine)
 
-    def failing(req, scope, key):
+    def unreachable(req, scope, key):
         raise ConnectionError("provider unreachable")
 
     with pytest.raises(ConnectionError):
-        store.handle(charge_request(), failing)
+        store.handle(charge_request(), Operation(external=unreachable, record=record_charge))
     assert row_count(engine, idempotency_keys) == 0
     assert endpoint(store)(charge_request()).status == 201
 
 
 def test_server_errors_are_not_stored_for_replay(engine):
     store = IdempotencyStore(engine)
-    answer = store.handle(charge_request(), lambda req, scope, key: Response(503, b"{}"))
+    def record_then_fail(conn, req, scope, key, external):
+        record_charge(conn, req, scope, key, external)
+        return Response(503, b"{}")
+
+    answer = store.handle(charge_request(), Operation(external=lambda *a: None, record=record_then_fail))
     assert answer.status == 503 and row_count(engine, idempotency_keys) == 0
+    assert executions(engine) == {}, "the record phase was rolled back with the response"
 
 
 def test_expired_keys_are_purged_in_batches_and_reusable(engine):

@@ -7,13 +7,16 @@ from __future__ import annotations
 
 from .charges import executions
 from .endpoints import create_charge, seed_create_charge
+from .faults import SimulatedCrash
 from .keys import HEADER, fingerprint, key_problem
 from .messages import REPLAY_HEADER, Request, Response
+from .operation import Operation
 from .schema import reset
-from .seed import SEED_HEADER, SimulatedCrash
+from .seed import SEED_HEADER
 from .store import Claim, IdempotencyStore, replay_response
 
 __all__ = [
-    "HEADER", "REPLAY_HEADER", "SEED_HEADER", "Claim", "IdempotencyStore", "Request", "Response", "SimulatedCrash",
-    "create_charge", "executions", "fingerprint", "key_problem", "replay_response", "reset", "seed_create_charge",
+    "HEADER", "REPLAY_HEADER", "SEED_HEADER", "Claim", "IdempotencyStore", "Operation", "Request", "Response",
+    "SimulatedCrash", "create_charge", "executions", "fingerprint", "key_problem", "replay_response", "reset",
+    "seed_create_charge",
 ]

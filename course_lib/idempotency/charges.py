@@ -4,10 +4,11 @@
 a payment provider (simulated by a pause, outside any transaction: no network call may hold a
 database transaction open) followed by recording the charge.
 
-`charge_once()` is the same work written to survive a crash and a takeover: the charge row carries
-the idempotency key under a unique index, so a second execution finds the first one's row instead
-of charging again. That unique index is the recovery point that makes "exactly once" hold even
-when the claim's lease expired while the first worker was still alive.
+`charge_operation()` is the same work split for the claim-first store: the provider call outside
+any transaction, then the charge row, which carries the idempotency key under a unique index, so
+a second holder finds the first one's row instead of charging again. That unique index is the
+recovery point that makes "exactly once" hold even when the claim's lease expired while the first
+worker was still alive.
 """
 
 from __future__ import annotations
@@ -17,11 +18,12 @@ import time
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.engine import Connection, Engine
 
 from .. import race
+from ..backends.sql_backend import insert_ignore
 from .messages import Request, Response, json_response, problem
+from .operation import Operation
 from .schema import charges
 
 # The pretend payment provider's latency. 5 ms is a fast provider on a good day; long enough that
@@ -67,35 +69,35 @@ def charge(engine: Engine, request: Request, ref: str, provider_latency_s: float
     return _charge_body(row)
 
 
-def charge_once(engine: Engine, request: Request, scope: str, key: str,
-                provider_latency_s: float = PROVIDER_LATENCY_S) -> Response:
-    """Charge at most once per (scope, key), even across crashes and lease takeovers.
+def call_provider(request: Request, scope: str, key: str,
+                  provider_latency_s: float = PROVIDER_LATENCY_S) -> None:
+    """The external half of a charge: the provider call, outside any transaction.
 
-    The provider call would carry the same key (real providers accept one), and the row's unique
-    (idem_scope, idem_key) turns a second insert into "find the first one". Either way the
-    response is built from the one stored charge, so every execution answers the same body.
+    A real provider receives `scope:key` as its own idempotency key, so a takeover's repeated call
+    is deduplicated there; the recorded charge below is deduplicated here.
     """
-    payload = request.json()
-    existing = _find(engine, scope, key)
-    if existing is not None:  # recovery point: a previous holder did the work and then crashed
-        race.note("found earlier charge")
-        return _charge_body(existing)
     _call_provider(provider_latency_s)
-    try:
-        with engine.begin() as conn:
-            conn.execute(sa.insert(charges).values(
-                user_id=request.user, amount=payload["amount"], currency=payload["currency"],
-                request_ref=f"{scope}:{key}", idem_scope=scope, idem_key=key,
-            ))
-    except IntegrityError:  # a concurrent holder inserted first; its row is the charge
-        race.note("duplicate charge refused")
-    return _charge_body(_find(engine, scope, key))
 
 
-def _find(engine: Engine, scope: str, key: str) -> Any:
-    with engine.connect() as conn:
-        return conn.execute(sa.select(charges).where(charges.c.idem_scope == scope,
-                                                     charges.c.idem_key == key)).first()
+def record_charge(conn: Connection, request: Request, scope: str, key: str, _external: Any = None) -> Response:
+    """The database half: the charge row, unique on (scope, key). Finds an earlier holder's row
+    instead of adding a second, so every holder answers the same body."""
+    payload = request.json()
+    dialect = conn.dialect.name
+    conn.execute(insert_ignore(charges, {
+        "user_id": request.user, "amount": payload["amount"], "currency": payload["currency"],
+        "request_ref": f"{scope}:{key}", "idem_scope": scope, "idem_key": key,
+    }, dialect))
+    # A locking read sees the latest committed row, whoever inserted it.
+    row = conn.execute(sa.select(charges).where(charges.c.idem_scope == scope, charges.c.idem_key == key)
+                       .with_for_update(read=True)).one()
+    return _charge_body(row)
+
+
+def charge_operation(provider_latency_s: float = PROVIDER_LATENCY_S) -> Operation:
+    """POST /charges as an Operation for the claim-first store."""
+    return Operation(external=lambda req, scope, key: call_provider(req, scope, key, provider_latency_s),
+                     record=record_charge)
 
 
 def executions(engine: Engine) -> dict[str, int]:

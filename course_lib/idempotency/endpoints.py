@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .charges import PROVIDER_LATENCY_S, charge_once, payload_problem
+from .charges import PROVIDER_LATENCY_S, charge_operation, payload_problem
 from .messages import Request, Response
 from .seed import seed_create_charge
 from .store import IdempotencyStore
@@ -13,8 +13,7 @@ def create_charge(store: IdempotencyStore, request: Request, crash: str | None =
     """POST /charges, claim-first: validate (nothing written on bad input), claim, charge once, store."""
     if bad := payload_problem(request.body):
         return bad
-    return store.handle(request, lambda req, scope, key: charge_once(store.engine, req, scope, key,
-                                                                      provider_latency_s), crash=crash)
+    return store.handle(request, charge_operation(provider_latency_s), crash=crash)
 
 
 __all__ = ["create_charge", "seed_create_charge"]

@@ -20,14 +20,11 @@ from sqlalchemy.engine import Engine
 from .. import race
 from ..backends.sql_backend import upsert
 from .charges import PROVIDER_LATENCY_S, charge, payload_problem
+from .faults import SimulatedCrash
 from .messages import Request, Response
 from .schema import api_idempotency
 
 SEED_HEADER = "X-Idempotency-Key"
-
-
-class SimulatedCrash(RuntimeError):
-    """The worker died at a named phase (the process was killed, the pod evicted)."""
 
 
 def seed_key_hash(request: Request) -> bytes:

@@ -8,10 +8,13 @@ else reads the claim and answers from it:
     claim held, lease still valid -> 409 + Retry-After (the first attempt is still running)
     claim completed               -> the stored response, byte for byte (200, marked as a replay)
     claim held, lease expired     -> taken over (the holder crashed): do the work again, safely,
-                                     because the work itself carries the key (charges.charge_once)
+                                     because the work itself carries the key (charges.record_charge)
 
-Each phase is its own short transaction (brandur's "atomic phases"): no transaction stays open
-across the work, which may call the network.
+The work comes in two parts (an `Operation`): the *external* call (a payment provider), made
+outside any transaction and carrying the key so the provider can deduplicate it; then the *record*
+step, whose database writes commit in the same transaction that stores the response. So there are
+three phases, each short (brandur's "atomic phases"): claim; call out; record + complete. A crash
+can no longer fall between "the charge row exists" and "the response is stored".
 """
 
 from __future__ import annotations
@@ -30,10 +33,11 @@ from sqlalchemy.exc import OperationalError
 
 from .. import race
 from ..backends.sql_backend import insert_ignore
+from .faults import SimulatedCrash
 from .keys import HEADER, fingerprint, key_problem
 from .messages import REPLAY_HEADER, Request, Response, problem
+from .operation import Operation
 from .schema import idempotency_keys as keys_table
-from .seed import SimulatedCrash
 
 Clock = Callable[[], datetime]
 # How long a claim protects an attempt before another may take over. Longer than the slowest
@@ -81,6 +85,11 @@ def decide_claim(row: Any, fp: str, now: datetime) -> str:
     if row.locked_until > now:
         return "in_flight"
     return "takeover"
+
+
+class _DoNotStore(Exception):  # noqa: N818  (control flow: roll the record phase back)
+    def __init__(self, response: Response) -> None:
+        self.response = response
 
 
 @dataclass(frozen=True)
@@ -135,8 +144,8 @@ class IdempotencyStore:
         def insert(conn: Connection) -> int | None:
             # INSERT IGNORE: the unique (scope, idem_key) index picks exactly one winner; the
             # losers get "0 rows affected" instead of an error, and no gap locks from a SELECT.
-            won = conn.execute(insert_ignore(keys_table, fresh, self.engine.dialect.name)).rowcount == 1
-            return self._id(conn, scope, key) if won else None
+            result = conn.execute(insert_ignore(keys_table, fresh, self.engine.dialect.name))
+            return result.lastrowid if result.rowcount == 1 else None
 
         record_id = _transaction(self.engine, insert)
         if record_id is not None:
@@ -167,10 +176,17 @@ class IdempotencyStore:
             return Claim(outcome, row.id, retry_after_s=max(1, math.ceil((row.locked_until - now).total_seconds())))
         return Claim(outcome, row.id)
 
-    def complete(self, record_id: int, response: Response) -> Response:
-        """Store the response, unless another holder completed first; answer what is stored."""
+    def record_and_complete(self, record_id: int, request: Request, operation: Operation, external: Any) -> Response:
+        """Phase 3: the operation's writes and the stored response, in one transaction.
 
-        def store(conn: Connection) -> Response:
+        If another holder completed first (we were a slow worker whose lease was taken over), our
+        record step found its rows instead of adding ours, and we answer what it stored.
+        """
+
+        def record(conn: Connection) -> Response:
+            response = operation.record(conn, request, request.user, request.header(HEADER), external)
+            if response.status >= 500:  # a server error is not an answer worth replaying: undo
+                raise _DoNotStore(response)
             done = conn.execute(
                 sa.update(keys_table)
                 .where(keys_table.c.id == record_id, keys_table.c.status == "in_progress")
@@ -184,7 +200,7 @@ class IdempotencyStore:
             row = conn.execute(sa.select(keys_table).where(keys_table.c.id == record_id)).one()
             return _stored_response(row)
 
-        return _transaction(self.engine, store)
+        return _transaction(self.engine, record)
 
     def release(self, record_id: int) -> None:
         """Forget an in-progress claim whose work failed, so the client's retry can run it afresh."""
@@ -192,9 +208,8 @@ class IdempotencyStore:
             conn.execute(sa.delete(keys_table).where(keys_table.c.id == record_id,
                                                      keys_table.c.status == "in_progress"))
 
-    def handle(self, request: Request, work: Callable[[Request, str, str], Response],
-               crash: str | None = None) -> Response:
-        """Run `work(request, scope, key)` at most once per (user, Idempotency-Key); answer per the IETF draft."""
+    def handle(self, request: Request, operation: Operation, crash: str | None = None) -> Response:
+        """Run `operation` at most once per (user, Idempotency-Key); answer per the IETF draft."""
         key = request.header(HEADER)
         if bad := key_problem(key):
             return bad
@@ -212,17 +227,19 @@ class IdempotencyStore:
         if crash == "after_claim":
             raise SimulatedCrash("crashed after claiming, before the work")
         try:
-            response = work(request, request.user, key)
+            external = operation.external(request, request.user, key)
+            race.point("after_external_call")
+            if crash == "after_work":
+                raise SimulatedCrash("crashed after the provider call, before recording it")
+            return self.record_and_complete(claim.record_id, request, operation, external)
+        except SimulatedCrash:
+            raise  # a dead process releases nothing: its claim stays until the lease runs out
+        except _DoNotStore as failed:
+            self.release(claim.record_id)
+            return failed.response
         except Exception:
-            self.release(claim.record_id)
+            self.release(claim.record_id)  # nothing was recorded: let the client's retry run it afresh
             raise
-        race.point("after_work")
-        if crash == "after_work":
-            raise SimulatedCrash("crashed after the work, before storing the response")
-        if response.status >= 500:  # a server error is not an answer worth replaying
-            self.release(claim.record_id)
-            return response
-        return self.complete(claim.record_id, response)
 
     def purge_expired(self, batch_size: int = 1000) -> int:
         """Delete expired records in batches (short transactions, no long lock on the table)."""

@@ -1,0 +1,7 @@
+"""Injected failures for the lessons, benchmarks and property tests."""
+
+from __future__ import annotations
+
+
+class SimulatedCrash(RuntimeError):
+    """The worker died at a named phase (the process was killed, the pod evicted)."""
