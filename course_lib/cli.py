@@ -117,7 +117,8 @@ def bench(args: argparse.Namespace) -> int:
     """Run a side-by-side benchmark and write build/bench/NAME.json."""
     from .bench import idempotency
 
-    report = idempotency.main(requests=args.requests, clients=args.clients, repeat=args.repeat)
+    report = idempotency.main(requests=args.requests, clients=args.clients, crash_share=args.crash_share,
+                              repeat=args.repeat)
     figures = report["figures"]
     return 0 if figures["duplicate_executions"] == 0 and figures["lost_completions"] == 0 else 1
 
@@ -140,6 +141,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p_bench.add_argument("name", choices=["idempotency"])
     p_bench.add_argument("--requests", type=int, default=10_000)
     p_bench.add_argument("--clients", type=int, default=64)
+    p_bench.add_argument("--crash-share", type=float, default=0.01, help="share of requests that crash after the work")
     p_bench.add_argument("--repeat", type=int, default=3, help="runs per side; throughput is the median")
     p_bench.set_defaults(fn=bench)
     args = parser.parse_args(argv)
