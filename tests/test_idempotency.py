@@ -10,6 +10,7 @@ import json
 
 import pytest
 
+from course_lib import race
 from course_lib.backends import sql_backend
 from course_lib.idempotency import (
     SEED_HEADER,
@@ -185,3 +186,25 @@ def test_a_bad_decide_function_is_explained(engine):
     endpoint(store)(charge_request())
     with pytest.raises(ValueError, match="decide\\(\\) returned 'maybe'"):
         endpoint(store)(charge_request())
+
+
+def test_slow_holder_and_takeover_both_finish_with_one_charge_and_one_answer(engine):
+    """A stalls after the provider call (a GC pause); its lease runs out; B takes over and finishes;
+    then A wakes up. The charge's unique index and the guarded completion leave one charge, one body."""
+    clock = ManualClock()
+    store = IdempotencyStore(engine, clock=clock)
+
+    def slow_a(_caller):
+        return create_charge(store, charge_request(), provider_latency_s=FAST)
+
+    def takeover_b(_caller):
+        clock.advance(store.lease.total_seconds() + 1)
+        return create_charge(store, charge_request(), provider_latency_s=FAST)
+
+    result = race.run([slow_a, takeover_b], schedule=["A", "A", "B", "B", "B", "A"])
+    result.raise_first_error()
+    a, b = result.results["A"], result.results["B"]
+    assert ("B", "claim: takeover") in result.order()
+    assert ("A", "completed by another holder") in result.order()
+    assert a.status == b.status == 201 and a.body == b.body
+    assert executions(engine) == {"alice:order-1": 1}

@@ -187,10 +187,13 @@ def main(requests: int = 10_000, clients: int = 64, retry_share: float = 0.3, cr
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2))
     f = report["figures"]
-    print(f"{'':<22}{'req/s (median)':>15}{'duplicates':>12}{'lost':>6}")
-    print(f"{'claim-first (SQL)':<22}{f['ours_rps']:>15}{f['duplicate_executions']:>12}{f['lost_completions']:>6}")
+    in_flight = {"ours": statistics.median(r.statuses.get(409, 0) for r in ours),
+                 "peer": statistics.median(r.statuses.get(409, 0) for r in peer)}
+    print(f"{'':<22}{'req/s (median)':>15}{'duplicates':>12}{'lost':>6}{'409 in flight':>15}")
+    print(f"{'claim-first (SQL)':<22}{f['ours_rps']:>15}{f['duplicate_executions']:>12}{f['lost_completions']:>6}"
+          f"{in_flight['ours']:>15g}")
     print(f"{'Powertools (Redis)':<22}{f['peer_rps']:>15}{f['peer_duplicate_executions']:>12}"
-          f"{f['peer_lost_completions']:>6}")
+          f"{f['peer_lost_completions']:>6}{in_flight['peer']:>15g}")
     print(f"ratio ours/peer = {report['ratio']}  ({requests} requests, {clients} clients, "
           f"{report['workload']['crashes']} crashes)  -> {out}")
     return report
