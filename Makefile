@@ -32,6 +32,7 @@ run: setup
 
 bench: setup
 	$(BIN)/course bench idempotency
+	$(BIN)/course bench jitter
 
 clean:
 	rm -rf build .pytest_cache .ruff_cache

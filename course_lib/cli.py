@@ -114,9 +114,12 @@ def run(args: argparse.Namespace) -> int:
 
 
 def bench(args: argparse.Namespace) -> int:
-    """Run a side-by-side benchmark and write build/bench/NAME.json."""
-    from .bench import idempotency
+    """Run a side-by-side benchmark and write its results under build/bench/."""
+    from .bench import idempotency, jitter
 
+    if args.name == "jitter":
+        jitter.main(runs=args.runs)
+        return 0
     report = idempotency.main(requests=args.requests, clients=args.clients, crash_share=args.crash_share,
                               repeat=args.repeat)
     figures = report["figures"]
@@ -138,9 +141,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     p_run.add_argument("--timeout", type=int, default=DEFAULT_CELL_TIMEOUT_S, help="seconds per cell")
     p_run.set_defaults(fn=run)
     p_bench = sub.add_parser("bench", help="side-by-side benchmarks (ours vs a named peer)")
-    p_bench.add_argument("name", choices=["idempotency"])
-    p_bench.add_argument("--requests", type=int, default=10_000)
-    p_bench.add_argument("--clients", type=int, default=64)
+    p_bench.add_argument("name", choices=["idempotency", "jitter"])
+    p_bench.add_argument("--runs", type=int, default=100, help="jitter: runs per setting")
+    p_bench.add_argument("--requests", type=int, default=10_000, help="idempotency: requests per run")
+    p_bench.add_argument("--clients", type=int, default=64, help="idempotency: concurrent clients")
     p_bench.add_argument("--crash-share", type=float, default=0.01, help="share of requests that crash after the work")
     p_bench.add_argument("--repeat", type=int, default=3, help="runs per side; throughput is the median")
     p_bench.set_defaults(fn=bench)
