@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from course_lib.bench import idempotency
 
 from .conftest import require_services
@@ -31,5 +33,5 @@ def test_small_bench_writes_the_report_with_zero_duplicates_and_losses(tmp_path,
     assert figures["requests"] == 400
     assert figures["duplicate_executions"] == 0 and figures["lost_completions"] == 0
     assert figures["ours_rps"] > 0 and figures["peer_rps"] > 0
-    assert report["ratio"] == round(figures["ours_rps"] / figures["peer_rps"], 3)
+    assert report["ratio"] == pytest.approx(figures["ours_rps"] / figures["peer_rps"], abs=0.002)
     assert report["workload"]["crashes"] > 0
