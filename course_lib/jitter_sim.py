@@ -34,6 +34,7 @@ class SimResult:
     clients: int
     calls: np.ndarray  # write calls per run
     times_ms: np.ndarray  # completion time per run
+    gave_up: np.ndarray  # clients per run that ran out of retry budget (0 without a budget)
 
     @property
     def mean_calls(self) -> float:
@@ -69,10 +70,11 @@ def _backoff(strategy: int, attempt: int, previous: float, base: float, cap: flo
 
 @numba.njit(cache=True)
 def _simulate(strategy: int, clients: int, runs: int, base: float, cap: float, mean: float, sd: float,
-              seed: int) -> tuple[np.ndarray, np.ndarray]:
+              seed: int, service: float, budget: int, retry_cost: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     np.random.seed(seed)
     calls = np.zeros(runs, dtype=np.int64)
     times = np.zeros(runs)
+    gave_up = np.zeros(runs, dtype=np.int64)
     due = np.empty(clients)  # when each client's one message in flight reaches the server
     writing = np.zeros(clients, dtype=np.bool_)
     seen = np.zeros(clients, dtype=np.int64)
@@ -82,10 +84,13 @@ def _simulate(strategy: int, clients: int, runs: int, base: float, cap: float, m
         for c in range(clients):
             due[c] = _net(mean, sd)
             writing[c], seen[c], attempt[c], previous[c] = False, 0, 0, base
-        version, end, pending = 0, 0.0, clients
+        version, end, pending, free, tokens = 0, 0.0, clients, 0.0, budget
         while pending:
             c = np.argmin(due)
             at = due[c]
+            if service > 0:  # finite capacity: one call at a time, first come first served
+                at = max(at, free) + service
+                free = at
             if not writing[c]:  # read: note the version; the write arrives two hops later
                 seen[c] = version
                 due[c] = at + _net(mean, sd) + _net(mean, sd)
@@ -97,25 +102,59 @@ def _simulate(strategy: int, clients: int, runs: int, base: float, cap: float, m
                 due[c] = np.inf
                 pending -= 1
                 end = max(end, at + _net(mean, sd))
+                if budget > 0:
+                    tokens = min(budget, tokens + 1)  # a success refunds one token
                 continue
+            if budget > 0:  # a shared retry budget: no tokens, no retry; the client gives up
+                if tokens < retry_cost:
+                    due[c] = np.inf
+                    pending -= 1
+                    gave_up[run] += 1
+                    end = max(end, at + _net(mean, sd))
+                    continue
+                tokens -= retry_cost
             attempt[c] += 1  # lost: the response comes back, the client backs off, then reads again
             pause = _backoff(strategy, attempt[c], previous[c], base, cap)
             previous[c] = pause
             due[c] = at + _net(mean, sd) + pause + _net(mean, sd)
             writing[c] = False
         times[run] = end
-    return calls, times
+    return calls, times, gave_up
 
 
 def simulate(strategy: str, clients: int, runs: int = 100, base_ms: float = 5.0, cap_ms: float = 2000.0,
-             net_mean_ms: float = 10.0, net_sd_ms: float = 2.0, seed: int = 0) -> SimResult:
-    """Simulate `runs` independent runs of `clients` OCC writers under one backoff strategy."""
+             net_mean_ms: float = 10.0, net_sd_ms: float = 2.0, seed: int = 0, service_ms: float = 0.0,
+             budget: int = 0, retry_cost: int = 5) -> SimResult:
+    """Simulate `runs` independent runs of `clients` OCC writers under one backoff strategy.
+
+    Extensions the original lacks (off by default, so the defaults are the original model):
+    service_ms > 0 gives the server finite capacity (each read or write occupies it that long, in
+    arrival order), so retrying without backoff queues instead of winning; budget > 0 gives the
+    clients a shared retry budget of that many tokens (botocore's standard mode: 5 per retry,
+    1 back per success); a client refused a retry gives up.
+    """
     if strategy not in _CODES:
         raise ValueError(f"strategy must be one of {STRATEGIES}, not {strategy!r}")
     if clients < 1 or runs < 1:
         raise ValueError("clients and runs must be at least 1")
-    calls, times = _simulate(_CODES[strategy], clients, runs, base_ms, cap_ms, net_mean_ms, net_sd_ms, seed)
-    return SimResult(strategy, clients, calls, times)
+    calls, times, gave_up = _simulate(_CODES[strategy], clients, runs, base_ms, cap_ms, net_mean_ms, net_sd_ms,
+                                      seed, service_ms, budget, retry_cost)
+    return SimResult(strategy, clients, calls, times, gave_up)
+
+
+def amplification(layers: int, attempts: int, failure_rate: float) -> float:
+    """Expected calls reaching the bottom dependency per top-level request, when every layer of a
+    call chain retries up to `attempts` times and the dependency fails each call independently
+    with probability `failure_rate`. At failure_rate 1 it is attempts ** layers (3 x 3 x 3 = 27).
+
+    A layer's call fails only if all its attempts do: f_k = f_(k-1) ** attempts; it makes
+    1 + f + ... + f**(attempts-1) attempts on average.
+    """
+    calls, failing = 1.0, failure_rate
+    for _ in range(layers):
+        calls *= attempts if failing >= 1 else (1 - failing**attempts) / (1 - failing)
+        failing = failing**attempts
+    return calls
 
 
 def _row(setting: tuple[int, int, int, int, dict]) -> dict:

@@ -93,3 +93,35 @@ def bars(values: dict[str, float], title: str, ylabel: str, reference: float | N
     ax.tick_params(axis="x", labelrotation=45, labelsize=8)
     fig.tight_layout()
     return fig
+
+
+def lines(x: list[float], series: dict[str, list[float]], title: str, xlabel: str, ylabel: str,
+          logy: bool = False, ax=None) -> Figure | None:
+    """One line per series over a shared x axis; draws into `ax` when given (for side-by-side panels)."""
+    from matplotlib.figure import Figure
+
+    style()
+    fig = None
+    if ax is None:
+        fig = Figure(figsize=(7, 3.4))
+        ax = fig.add_subplot()
+    for i, (name, ys) in enumerate(series.items()):
+        ax.plot(x, ys, marker="o", ms=3, lw=1.8, color=PALETTE[i % len(PALETTE)], label=name)
+    if logy:
+        ax.set_yscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, loc="left")
+    ax.legend(fontsize=8)
+    if fig is not None:
+        fig.tight_layout()
+    return fig
+
+
+def panels(count: int, width: float = 12.0, height: float = 3.6) -> tuple[Figure, list]:
+    """A row of `count` axes sharing one figure."""
+    from matplotlib.figure import Figure
+
+    style()
+    fig = Figure(figsize=(width, height))
+    return fig, list(fig.subplots(1, count))

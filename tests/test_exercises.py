@@ -54,3 +54,9 @@ def test_a_decision_that_ignores_the_lease_fails_the_idempotency_check():
     report = exercises.check("decide_claim", lambda row, fp, now: "takeover", quiet=True)
     assert report.attempted and not report.ok
     assert any("409" in f for f in report.failed) and any("422" in f for f in report.failed)
+
+
+def test_plain_exponential_fails_the_full_jitter_check():
+    report = exercises.check("full_jitter_delay", lambda attempt, base, cap, rng: min(cap, base * 2**attempt),
+                             quiet=True)
+    assert not report.ok and any("spread" in f for f in report.failed)
