@@ -18,6 +18,7 @@ request that carries an Idempotency-Key (notebook 01). `retry()` refuses anythin
 from __future__ import annotations
 
 import asyncio
+import itertools
 import random
 import threading
 import time
@@ -48,33 +49,33 @@ class Exponential:
         return min(self.cap_s, self.base_s * 2**attempt)
 
     def delays(self) -> Iterator[float]:
-        attempt = 1
-        while True:
-            yield self.expo(attempt)
-            attempt += 1
+        return (self.expo(attempt) for attempt in itertools.count(1))
 
 
 @dataclass(frozen=True)
-class FullJitter(Exponential):
+class _JitteredExponential(Exponential):
+    """Exponential ceilings with a seeded random draw under each; subclasses say how they draw."""
+
     seed: int | None = None
 
     def delays(self) -> Iterator[float]:
-        rng, attempt = random.Random(self.seed), 1
-        while True:
-            yield rng.uniform(0, self.expo(attempt))
-            attempt += 1
+        rng = random.Random(self.seed)
+        return (self.jitter(rng, self.expo(attempt)) for attempt in itertools.count(1))
+
+    def jitter(self, rng: random.Random, ceiling: float) -> float:
+        raise NotImplementedError
 
 
 @dataclass(frozen=True)
-class EqualJitter(Exponential):
-    seed: int | None = None
+class FullJitter(_JitteredExponential):
+    def jitter(self, rng: random.Random, ceiling: float) -> float:
+        return rng.uniform(0, ceiling)
 
-    def delays(self) -> Iterator[float]:
-        rng, attempt = random.Random(self.seed), 1
-        while True:
-            half = self.expo(attempt) / 2
-            yield half + rng.uniform(0, half)
-            attempt += 1
+
+@dataclass(frozen=True)
+class EqualJitter(_JitteredExponential):
+    def jitter(self, rng: random.Random, ceiling: float) -> float:
+        return ceiling / 2 + rng.uniform(0, ceiling / 2)
 
 
 @dataclass(frozen=True)
@@ -162,50 +163,64 @@ class RetryPlan:
             raise UnsafeToRetry(f"{self.method} without an Idempotency-Key must not be retried: a retry could "
                                 "run it twice. Send an Idempotency-Key header, or call it without retry().")
 
-    def next_delay(self, delays: Iterator[float], attempt: int, error: Retryable, started: float,
-                   now: float) -> float:
+    def start(self, clock: Callable[[], float]) -> _Attempts:
+        self.check_safe()
+        return _Attempts(self, self.policy.delays(), clock, clock())
+
+
+@dataclass
+class _Attempts:
+    """One call's progress through a plan: how many attempts so far, and the next pause."""
+
+    plan: RetryPlan
+    delays: Iterator[float]
+    clock: Callable[[], float]
+    started: float
+    count: int = 0
+
+    def failed(self, error: Retryable) -> float:
         """The pause before the next attempt, or raise RetriesExhausted."""
-        if attempt >= self.attempts:
-            raise RetriesExhausted("max attempts reached", attempt, error)
-        delay = next(delays)
+        self.count += 1
+        plan = self.plan
+        if self.count >= plan.attempts:
+            raise RetriesExhausted("max attempts reached", self.count, error)
+        delay = next(self.delays)
         if error.retry_after_s is not None:  # the server said when; sooner would only be refused again
             delay = max(delay, error.retry_after_s)
-        if self.deadline_s is not None and now + delay - started > self.deadline_s:
-            raise RetriesExhausted("the next attempt would pass the deadline", attempt, error)
-        if self.budget is not None and not self.budget.try_spend(timeout=error.timeout):
-            raise RetriesExhausted("retry budget exhausted", attempt, error)
+        if plan.deadline_s is not None and self.clock() + delay - self.started > plan.deadline_s:
+            raise RetriesExhausted("the next attempt would pass the deadline", self.count, error)
+        if plan.budget is not None and not plan.budget.try_spend(timeout=error.timeout):
+            raise RetriesExhausted("retry budget exhausted", self.count, error)
         return delay
+
+    def succeeded(self) -> None:
+        if self.plan.budget is not None:
+            self.plan.budget.on_success()
 
 
 def retry(fn: Callable[[], T], plan: RetryPlan, sleep: Callable[[float], None] = time.sleep,
           clock: Callable[[], float] = time.monotonic) -> T:
     """Call fn, retrying `Retryable` failures per `plan`; other exceptions pass through at once."""
-    plan.check_safe()
-    delays, started, attempt = plan.policy.delays(), clock(), 0
+    attempts = plan.start(clock)
     while True:
-        attempt += 1
         try:
             result = fn()
         except Retryable as error:
-            sleep(plan.next_delay(delays, attempt, error, started, clock()))
-            continue
-        if plan.budget is not None:
-            plan.budget.on_success()
-        return result
+            sleep(attempts.failed(error))
+        else:
+            attempts.succeeded()
+            return result
 
 
 async def retry_async(fn: Callable[[], Awaitable[T]], plan: RetryPlan,
                       clock: Callable[[], float] = time.monotonic) -> T:
     """`retry` for coroutines: the same plan, awaiting asyncio.sleep between attempts."""
-    plan.check_safe()
-    delays, started, attempt = plan.policy.delays(), clock(), 0
+    attempts = plan.start(clock)
     while True:
-        attempt += 1
         try:
             result = await fn()
         except Retryable as error:
-            await asyncio.sleep(plan.next_delay(delays, attempt, error, started, clock()))
-            continue
-        if plan.budget is not None:
-            plan.budget.on_success()
-        return result
+            await asyncio.sleep(attempts.failed(error))
+        else:
+            attempts.succeeded()
+            return result
