@@ -12,6 +12,7 @@ import pytest
 
 from course_lib import race
 from course_lib.backends import sql_backend
+from course_lib.clock import ManualClock
 from course_lib.idempotency import (
     SEED_HEADER,
     IdempotencyStore,
@@ -28,7 +29,6 @@ from course_lib.idempotency.charges import record_charge
 from course_lib.idempotency.messages import Response
 from course_lib.idempotency.scenarios import charge_request, concurrent_retries, stress
 from course_lib.idempotency.schema import idempotency_keys, row_count
-from course_lib.idempotency.store import ManualClock
 
 FAST = 0.001  # provider latency for tests: still a gap between check and write, but quick
 

@@ -11,9 +11,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from course_lib import race
+from course_lib.clock import ManualClock
 from course_lib.idempotency import IdempotencyStore, SimulatedCrash, create_charge, executions, reset
 from course_lib.idempotency.scenarios import charge_request
-from course_lib.idempotency.store import ManualClock
 
 KEYS = ["k0", "k1"]
 AMOUNTS = [1000, 2000]  # the second is "a changed payload" when the first came first

@@ -7,10 +7,11 @@ from datetime import datetime
 from typing import Any
 
 from .. import backends
+from ..clock import ManualClock
 from ..idempotency import create_charge, reset
 from ..idempotency.faults import SimulatedCrash
 from ..idempotency.scenarios import charge_request, concurrent_retries
-from ..idempotency.store import IdempotencyStore, ManualClock
+from ..idempotency.store import IdempotencyStore
 from . import exercise
 
 Decide = Callable[[Any, str, datetime], str]

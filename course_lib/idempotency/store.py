@@ -24,7 +24,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -33,6 +33,7 @@ from sqlalchemy.exc import OperationalError
 
 from .. import race
 from ..backends.sql_backend import insert_ignore
+from ..clock import utc_now
 from .faults import SimulatedCrash
 from .keys import HEADER, fingerprint, key_problem
 from .messages import REPLAY_HEADER, Request, Response, problem
@@ -51,23 +52,6 @@ DEFAULT_RETENTION = timedelta(hours=24)
 DEADLOCK_RETRIES = 5
 MYSQL_DEADLOCK, MYSQL_LOCK_WAIT_TIMEOUT = 1213, 1205
 OUTCOMES = frozenset({"new", "mismatch", "completed", "in_flight", "takeover"})
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)  # stored naive, always UTC
-
-
-class ManualClock:
-    """A clock the lesson moves by hand, so "the lease expired" takes no waiting."""
-
-    def __init__(self, start: datetime | None = None) -> None:
-        self.now = start or utc_now()
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
 
 
 def decide_claim(row: Any, fp: str, now: datetime) -> str:

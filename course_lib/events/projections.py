@@ -1,0 +1,179 @@
+"""Read models fed from the event log: order summaries (with their lines) and daily revenue.
+
+A catch-up reader follows the global `position` from its checkpoint. Two hazards, two guards:
+
+* A crash in the middle of a batch: the read-model changes and the new checkpoint commit in one
+  transaction, so a crash rolls both back and the batch is read again; nothing is counted twice.
+  The checkpoint row is locked first, so two readers of one projection cannot both apply a batch.
+* Positions that commit out of order: an auto-increment position is taken at INSERT, but the
+  transaction that took 10 may commit after the one that took 11. A reader that saw 11 and moved its
+  checkpoint past 10 would skip 10 forever. So the reader stops at the first gap and comes back for
+  it; a gap older than `gap_timeout_s` is a rolled-back insert (a hole that never fills) and is passed.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from .. import race
+from .domain import Cancelled, Event, ItemAdded, ItemRemoved, OrderCreated, Paid, Shipped
+from .store import EventStore, RecordedEvent, events_table, metadata, recorded_event
+
+# A transaction that took a position commits within milliseconds normally; a second covers a slow
+# commit on a loaded laptop before a gap is judged a hole left by a rollback.
+DEFAULT_GAP_TIMEOUT_S = 1.0
+
+checkpoints = sa.Table(
+    "projection_checkpoints", metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("position", sa.BigInteger, nullable=False),
+)
+order_summary = sa.Table(
+    "order_summary", metadata,
+    sa.Column("order_id", sa.String(64), primary_key=True),
+    sa.Column("customer", sa.String(64), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("total", sa.BigInteger, nullable=False),
+    sa.Column("paid", sa.BigInteger, nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+)
+order_lines = sa.Table(
+    "order_lines", metadata,
+    sa.Column("order_id", sa.String(64), primary_key=True),
+    sa.Column("sku", sa.String(64), primary_key=True),
+    sa.Column("quantity", sa.Integer, nullable=False),
+    sa.Column("unit_price", sa.BigInteger, nullable=False),
+)
+daily_revenue = sa.Table(
+    "daily_revenue", metadata,
+    sa.Column("day", sa.String(10), primary_key=True),
+    sa.Column("revenue", sa.BigInteger, nullable=False),
+)
+READ_MODELS = (order_summary, order_lines, daily_revenue)
+
+
+class SimulatedCrash(RuntimeError):
+    """The projection process died in the middle of a batch."""
+
+
+def apply_summary(conn: Connection, r: RecordedEvent, event: Event) -> None:
+    s, lines = order_summary, order_lines
+    order = s.c.order_id == r.stream_id
+    line = sa.and_(lines.c.order_id == r.stream_id, lines.c.sku == getattr(event, "sku", None))
+    match event:
+        case OrderCreated(customer=customer):
+            conn.execute(sa.insert(s).values(order_id=r.stream_id, customer=customer, status="open", total=0,
+                                             paid=0, version=0))
+        case ItemAdded(sku=sku, quantity=q, unit_price=p):
+            if not conn.execute(sa.update(lines).where(line).values(quantity=lines.c.quantity + q)).rowcount:
+                conn.execute(sa.insert(lines).values(order_id=r.stream_id, sku=sku, quantity=q, unit_price=p))
+            conn.execute(sa.update(s).where(order).values(total=s.c.total + q * p))
+        case ItemRemoved(quantity=q):
+            price = conn.execute(sa.select(lines.c.unit_price).where(line)).scalar_one()
+            conn.execute(sa.update(lines).where(line).values(quantity=lines.c.quantity - q))
+            conn.execute(sa.delete(lines).where(line, lines.c.quantity <= 0))
+            conn.execute(sa.update(s).where(order).values(total=s.c.total - q * price))
+        case Paid(amount=amount):
+            conn.execute(sa.update(s).where(order).values(status="paid", paid=amount))
+        case Shipped():
+            conn.execute(sa.update(s).where(order).values(status="shipped"))
+        case Cancelled():
+            conn.execute(sa.update(s).where(order).values(status="cancelled"))
+    conn.execute(sa.update(s).where(order).values(version=r.version))
+
+
+def apply_revenue(conn: Connection, r: RecordedEvent, event: Event) -> None:
+    """Payments count on the day they happen; cancelling a paid order refunds on its day."""
+    if isinstance(event, Paid):
+        amount = event.amount
+    elif isinstance(event, Cancelled):
+        amount = -conn.execute(sa.select(order_summary.c.paid)
+                               .where(order_summary.c.order_id == r.stream_id)).scalar_one()
+    else:
+        return
+    day = r.recorded_at.date().isoformat()
+    t = daily_revenue
+    if not conn.execute(sa.update(t).where(t.c.day == day).values(revenue=t.c.revenue + amount)).rowcount:
+        conn.execute(sa.insert(t).values(day=day, revenue=amount))
+
+
+Handler = Callable[[Connection, RecordedEvent, Event], None]
+
+
+class Projection:
+    """Catch-up reader + handlers. `catch_up()` applies everything it safely can and returns."""
+
+    def __init__(self, store: EventStore, name: str = "orders", handlers: tuple[Handler, ...] = (
+            apply_revenue, apply_summary), batch_size: int = 100, gap_timeout_s: float = DEFAULT_GAP_TIMEOUT_S,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        # Revenue runs first: a cancellation's refund reads the amount paid before the summary changes.
+        self.store, self.name, self.handlers = store, name, handlers
+        self.batch_size, self.gap_timeout_s, self.clock = batch_size, gap_timeout_s, clock
+        self._gap_seen: dict[int, float] = {}
+
+    def checkpoint(self) -> int:
+        with self.store.engine.connect() as conn:
+            return conn.execute(sa.select(checkpoints.c.position).where(checkpoints.c.name == self.name)
+                                ).scalar_one_or_none() or 0
+
+    def lag(self) -> int:
+        """How many positions the read model is behind the log."""
+        with self.store.engine.connect() as conn:
+            head = conn.execute(sa.select(sa.func.max(events_table.c.position))).scalar_one() or 0
+        return head - self.checkpoint()
+
+    def catch_up(self, crash_after: int | None = None) -> int:
+        """Apply batches until the log is read or a young gap stops us; return events applied."""
+        applied = 0
+        while True:
+            with self.store.engine.begin() as conn:
+                position = self._lock_checkpoint(conn)
+                batch = self._contiguous(conn, position)
+                for r in batch:
+                    event = r.decode()
+                    for handle in self.handlers:
+                        handle(conn, r, event)
+                    applied += 1
+                    race.note(f"applied {r.position}")
+                    if crash_after is not None and applied > crash_after:
+                        raise SimulatedCrash(f"projection died after applying {crash_after} events of a batch")
+                if batch:
+                    conn.execute(sa.update(checkpoints).where(checkpoints.c.name == self.name)
+                                 .values(position=batch[-1].position))
+            if len(batch) < self.batch_size:
+                return applied
+
+    def rebuild(self) -> int:
+        """Empty the read models and the checkpoint, then replay the whole log."""
+        with self.store.engine.begin() as conn:
+            for table in READ_MODELS:
+                conn.execute(sa.delete(table))
+            conn.execute(sa.delete(checkpoints).where(checkpoints.c.name == self.name))
+        return self.catch_up()
+
+    def _lock_checkpoint(self, conn: Connection) -> int:
+        row = conn.execute(sa.select(checkpoints.c.position).where(checkpoints.c.name == self.name)
+                           .with_for_update()).first()
+        if row is None:
+            conn.execute(sa.insert(checkpoints).values(name=self.name, position=0))
+            return 0
+        return row.position
+
+    def _contiguous(self, conn: Connection, after: int) -> list[RecordedEvent]:
+        """The next events after `after`, cut at the first gap that may still fill."""
+        rows = conn.execute(sa.select(events_table).where(events_table.c.position > after)
+                            .order_by(events_table.c.position).limit(self.batch_size)).all()
+        batch, expected = [], after + 1
+        for row in rows:
+            if row.position != expected:
+                first_seen = self._gap_seen.setdefault(expected, self.clock())
+                if self.clock() - first_seen < self.gap_timeout_s:
+                    race.note(f"waiting for position {expected}")
+                    break  # an earlier transaction may still commit it
+            batch.append(recorded_event(row))
+            expected = row.position + 1
+        return batch

@@ -1,0 +1,111 @@
+"""An append-only event store on SQL, with optimistic concurrency from a unique index.
+
+Each event row has a global `position` (for readers that follow every stream), a `stream_id` and a
+per-stream `version`. UNIQUE(stream_id, version) is the whole concurrency story: two writers that
+both loaded version 7 both try to insert version 8, and the index lets exactly one of them in. The
+loser gets ConcurrencyError, reloads and decides again. Several events append in one transaction,
+so a command's events are stored all or none.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import mysql
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+
+from ..clock import utc_now
+from .domain import Event, decode
+
+MY = ("mysql", "mariadb")
+Timestamp = sa.DateTime().with_variant(mysql.DATETIME(fsp=6), *MY)
+Json = sa.Text().with_variant(mysql.MEDIUMTEXT(), *MY)
+
+metadata = sa.MetaData()
+events_table = sa.Table(
+    "events", metadata,
+    sa.Column("position", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True, autoincrement=True),
+    sa.Column("stream_id", sa.String(64), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("type", sa.String(64), nullable=False),
+    sa.Column("schema_version", sa.Integer, nullable=False),
+    sa.Column("data", Json, nullable=False),
+    sa.Column("metadata", Json, nullable=False),
+    sa.Column("recorded_at", Timestamp, nullable=False),
+    sa.UniqueConstraint("stream_id", "version", name="uq_events_stream_version"),
+)
+
+
+class ConcurrencyError(Exception):
+    """Another writer appended to the stream first; reload it and decide again."""
+
+    def __init__(self, stream_id: str, expected_version: int) -> None:
+        super().__init__(f"stream {stream_id!r} moved past version {expected_version} while you decided; "
+                         "reload it and retry the command")
+        self.stream_id, self.expected_version = stream_id, expected_version
+
+
+@dataclass(frozen=True)
+class RecordedEvent:
+    position: int
+    stream_id: str
+    version: int
+    type: str
+    schema_version: int
+    data: dict[str, Any]
+    metadata: dict[str, Any]
+    recorded_at: datetime
+
+    def decode(self) -> Event:
+        return decode(self.type, self.schema_version, self.data)
+
+
+class EventStore:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def create(self) -> None:
+        metadata.create_all(self.engine)
+
+    def reset(self) -> None:
+        metadata.drop_all(self.engine)
+        metadata.create_all(self.engine)
+
+    def append(self, stream_id: str, expected_version: int, new_events: Sequence[Event],
+               meta: dict[str, Any] | None = None) -> int:
+        """Append after `expected_version`, all or nothing; return the stream's new version."""
+        now = utc_now()
+        rows = [{"stream_id": stream_id, "version": expected_version + i, "type": e.type_name,
+                 "schema_version": e.schema_version, "data": json.dumps(e.to_data(), sort_keys=True),
+                 "metadata": json.dumps(meta or {}, sort_keys=True), "recorded_at": now}
+                for i, e in enumerate(new_events, start=1)]
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(sa.insert(events_table), rows)
+        except IntegrityError:
+            raise ConcurrencyError(stream_id, expected_version) from None
+        return expected_version + len(rows)
+
+    def load(self, stream_id: str, after_version: int = 0, to_version: int | None = None,
+             as_of: datetime | None = None) -> list[RecordedEvent]:
+        """A stream's events in version order, optionally only up to a version or a moment (time travel)."""
+        t = events_table
+        query = sa.select(t).where(t.c.stream_id == stream_id, t.c.version > after_version).order_by(t.c.version)
+        if to_version is not None:
+            query = query.where(t.c.version <= to_version)
+        if as_of is not None:
+            query = query.where(t.c.recorded_at <= as_of)
+        with self.engine.connect() as conn:
+            return [recorded_event(row) for row in conn.execute(query)]
+
+
+def recorded_event(row: Any) -> RecordedEvent:
+    """A row of the events table as a RecordedEvent."""
+    return RecordedEvent(row.position, row.stream_id, row.version, row.type, row.schema_version, json.loads(row.data),
+                         json.loads(row.metadata), row.recorded_at)
