@@ -33,6 +33,7 @@ run: setup
 bench: setup
 	$(BIN)/course bench idempotency
 	$(BIN)/course bench jitter
+	$(BIN)/course bench events
 
 clean:
 	rm -rf build .pytest_cache .ruff_cache

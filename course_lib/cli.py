@@ -115,10 +115,13 @@ def run(args: argparse.Namespace) -> int:
 
 def bench(args: argparse.Namespace) -> int:
     """Run a side-by-side benchmark and write its results under build/bench/."""
-    from .bench import idempotency, jitter
+    from .bench import events, idempotency, jitter
 
     if args.name == "jitter":
         jitter.main(runs=args.runs)
+        return 0
+    if args.name == "events":
+        events.main(events=args.events)
         return 0
     report = idempotency.main(requests=args.requests, clients=args.clients, crash_share=args.crash_share,
                               repeat=args.repeat)
@@ -141,7 +144,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p_run.add_argument("--timeout", type=int, default=DEFAULT_CELL_TIMEOUT_S, help="seconds per cell")
     p_run.set_defaults(fn=run)
     p_bench = sub.add_parser("bench", help="side-by-side benchmarks (ours vs a named peer)")
-    p_bench.add_argument("name", choices=["idempotency", "jitter"])
+    p_bench.add_argument("name", choices=["idempotency", "jitter", "events"])
+    p_bench.add_argument("--events", type=int, default=10_000, help="events: stream length")
     p_bench.add_argument("--runs", type=int, default=100, help="jitter: runs per setting")
     p_bench.add_argument("--requests", type=int, default=10_000, help="idempotency: requests per run")
     p_bench.add_argument("--clients", type=int, default=64, help="idempotency: concurrent clients")

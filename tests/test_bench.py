@@ -35,3 +35,15 @@ def test_small_bench_writes_the_report_with_zero_duplicates_and_losses(tmp_path,
     assert figures["ours_rps"] > 0 and figures["peer_rps"] > 0
     assert report["ratio"] == pytest.approx(figures["ours_rps"] / figures["peer_rps"], abs=0.002)
     assert report["workload"]["crashes"] > 0
+
+
+def test_events_bench_reports_ratios_for_the_same_work(tmp_path):
+    from course_lib.bench import events
+
+    report = events.main(events=300, repeat=3, out=tmp_path / "events.json")
+    saved = json.loads((tmp_path / "events.json").read_text())
+    assert saved == report
+    assert set(report["ratios"]) == {"append", "rehydrate_full", "rehydrate_snapshot"}
+    assert all(r > 0 for r in report["ratios"].values())
+    ours, theirs = report["figures"]["ours"], report["figures"]["eventsourcing"]
+    assert report["ratios"]["append"] == pytest.approx(ours["append_per_s"] / theirs["append_per_s"], rel=0.01)

@@ -140,7 +140,8 @@ def test_snapshot_plus_tail_equals_full_replay(store):
     repo.execute("o", lambda o: o.create("alice"))
     for i in range(12):
         repo.execute("o", lambda o, i=i: o.add_item(f"sku-{i % 3}", 1, 100))
-    assert repo._snapshot("o").version == 10
+    with store.engine.connect() as conn:
+        assert repo._snapshot("o", conn).version == 10
     assert repo.load("o") == repo.load("o", use_snapshot=False)
 
 
@@ -150,7 +151,8 @@ def test_a_snapshot_of_an_old_schema_is_ignored(store):
     repo.execute("o", lambda o: o.add_item("book", 1, 100))
     with store.engine.begin() as conn:
         conn.execute(snapshots_table.update().values(schema_version=0, state='{"garbage": true}'))
-    assert repo._snapshot("o") is None
+    with store.engine.connect() as conn:
+        assert repo._snapshot("o", conn) is None
     assert repo.load("o").total == 100
 
 
@@ -189,6 +191,8 @@ def test_full_replay_equals_snapshot_plus_tail(tmp_path, cmds, every):
     full = repo.load("o", use_snapshot=False)
     assert repo.load("o") == full and full.version == len(versions)
     assert full.total >= 0 and (full.status != "shipped" or full.paid == full.total)
+    Projection(store).catch_up()
+    assert projected_summaries(store) == {"o": (full.customer, full.status, full.total, full.version)}
 
 
 # --- projections --------------------------------------------------------------------------------------

@@ -181,7 +181,10 @@ def _sqlite_engine(url: URL, masked: str) -> SqlBackend:
     def _begin_immediate(conn: Connection) -> None:
         # Take the write lock at BEGIN: a deferred transaction that reads and then writes can fail
         # with "database is locked" when two of them upgrade at once; IMMEDIATE makes them queue.
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # Connections marked read-only (see `reader`) run each read on its own: in WAL mode a
+        # reader needs no lock and no transaction.
+        if not conn.get_execution_options().get(READ_ONLY_OPTION):
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     with engine.connect() as conn:
         version = conn.execute(sa.text("SELECT sqlite_version()")).scalar_one()
@@ -189,6 +192,18 @@ def _sqlite_engine(url: URL, masked: str) -> SqlBackend:
 
 
 # --- dialect helpers -------------------------------------------------------------------------
+
+READ_ONLY_OPTION = "course_read_only"
+
+
+def reader(engine: Engine) -> Engine:
+    """The same engine and pool, for transactions that only read.
+
+    On SQLite each read runs on its own (no BEGIN, so no write lock: readers never queue behind
+    writers in WAL mode); on MySQL/MariaDB nothing changes.
+    """
+    return engine.execution_options(**{READ_ONLY_OPTION: True})
+
 
 
 def upsert(table: sa.Table, values: Mapping[str, Any], update: Sequence[str], conflict: Sequence[str], dialect: str):

@@ -113,8 +113,7 @@ class Order:
             case OrderCreated(customer=customer):
                 self.customer, self.status = customer, "open"
             case ItemAdded(sku=sku, quantity=q, unit_price=p):
-                held = self.lines.get(sku, (0, p))[0]
-                self.lines[sku] = (held + q, p)
+                self.lines[sku] = (self.lines.get(sku, (0, p))[0] + q, p)
             case ItemRemoved(sku=sku, quantity=q):
                 held, price = self.lines[sku]
                 if held == q:
@@ -149,6 +148,8 @@ class Order:
         self._require("open", "add items")
         if quantity <= 0 or unit_price < 0:
             raise DomainError("quantity must be positive and price not negative")
+        if sku in self.lines and self.lines[sku][1] != unit_price:
+            raise DomainError(f"{sku} is already in the order at {self.lines[sku][1]}; one price per line")
         return [ItemAdded(sku, quantity, unit_price)]
 
     def remove_item(self, sku: str, quantity: int) -> list[Event]:

@@ -13,10 +13,11 @@ from collections.abc import Callable
 from dataclasses import asdict
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 
 from ..backends.sql_backend import upsert
 from .domain import Event, Order
-from .store import ConcurrencyError, EventStore, Json, metadata
+from .store import ConcurrencyError, EventStore, Json, driver_sql, metadata
 
 # Bump when Order's fields change shape: older snapshots are then ignored and rebuilt from events.
 SNAPSHOT_SCHEMA = 1
@@ -31,6 +32,8 @@ snapshots_table = sa.Table(
     sa.Column("state", Json, nullable=False),
 )
 
+SNAPSHOT_SQL = "SELECT version, schema_version, state FROM snapshots WHERE stream_id = ?"
+
 Command = Callable[[Order], list[Event]]
 
 
@@ -41,30 +44,33 @@ class OrderRepository:
         self.store, self.snapshot_every = store, snapshot_every
 
     def load(self, order_id: str, use_snapshot: bool = True) -> Order:
-        """The current Order: latest usable snapshot plus the events after it."""
-        start = self._snapshot(order_id) if use_snapshot and self.snapshot_every else None
-        tail = self.store.load(order_id, after_version=start.version if start else 0)
+        """The current Order: latest usable snapshot plus the events after it, read in one transaction."""
+        with self.store.reader.connect() as conn:
+            start = self._snapshot(order_id, conn) if use_snapshot and self.snapshot_every else None
+            tail = self.store.load(order_id, after_version=start.version if start else 0, conn=conn)
         return Order.replay(order_id, [r.decode() for r in tail], start=start)
 
     def execute(self, order_id: str, command: Command) -> Order:
         """Load, decide, append at the loaded version; on a conflict reload and decide again."""
         for _ in range(MAX_CONCURRENCY_RETRIES):
             order = self.load(order_id)
-            new_events = command(order)
             try:
-                self.store.append(order_id, order.version, new_events)
+                return self.save(order, command(order))
             except ConcurrencyError:
                 continue
-            before = order.version
-            for event in new_events:
-                order.apply(event)
-            self._maybe_snapshot(order, before)
-            return order
         raise ConcurrencyError(order_id, -1)
 
-    def _snapshot(self, order_id: str) -> Order | None:
-        with self.store.engine.connect() as conn:
-            row = conn.execute(sa.select(snapshots_table).where(snapshots_table.c.stream_id == order_id)).first()
+    def save(self, order: Order, new_events: list[Event]) -> Order:
+        """Append `new_events` after the version `order` was loaded at, apply them, snapshot if due."""
+        before = order.version
+        self.store.append(order.id, before, new_events)
+        for event in new_events:
+            order.apply(event)
+        self._maybe_snapshot(order, before)
+        return order
+
+    def _snapshot(self, order_id: str, conn: Connection) -> Order | None:
+        row = conn.exec_driver_sql(driver_sql(conn, SNAPSHOT_SQL), (order_id,)).first()
         if row is None or row.schema_version != SNAPSHOT_SCHEMA:
             return None  # stale shape: never trusted, the events rebuild it
         state = json.loads(row.state)
