@@ -60,3 +60,10 @@ def test_plain_exponential_fails_the_full_jitter_check():
     report = exercises.check("full_jitter_delay", lambda attempt, base, cap, rng: min(cap, base * 2**attempt),
                              quiet=True)
     assert not report.ok and any("spread" in f for f in report.failed)
+
+
+def test_cancelling_without_the_rule_fails_the_check():
+    from course_lib.events import Cancelled
+
+    report = exercises.check("cancel_order", lambda order, reason: [Cancelled(reason)], quiet=True)
+    assert not report.ok and any("shipped" in f for f in report.failed)

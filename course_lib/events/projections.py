@@ -26,6 +26,8 @@ from .store import EventStore, RecordedEvent, events_table, metadata, recorded_e
 # A transaction that took a position commits within milliseconds normally; a second covers a slow
 # commit on a loaded laptop before a gap is judged a hole left by a rollback.
 DEFAULT_GAP_TIMEOUT_S = 1.0
+# How often a waiting reader looks again at a gap.
+GAP_POLL_S = 0.05
 
 checkpoints = sa.Table(
     "projection_checkpoints", metadata,
@@ -126,13 +128,17 @@ class Projection:
             head = conn.execute(sa.select(sa.func.max(events_table.c.position))).scalar_one() or 0
         return head - self.checkpoint()
 
-    def catch_up(self, crash_after: int | None = None) -> int:
-        """Apply batches until the log is read or a young gap stops us; return events applied."""
+    def catch_up(self, crash_after: int | None = None, wait: bool = True) -> int:
+        """Apply batches until the log is read; return how many events were applied.
+
+        At a gap that may still fill, `wait=True` polls until it fills or is judged a hole (at most
+        `gap_timeout_s`); `wait=False` returns at once and leaves it for the next call.
+        """
         applied = 0
         while True:
             with self.store.engine.begin() as conn:
                 position = self._lock_checkpoint(conn)
-                batch = self._contiguous(conn, position)
+                batch, at_gap = self._contiguous(conn, position)
                 for r in batch:
                     event = r.decode()
                     for handle in self.handlers:
@@ -144,7 +150,9 @@ class Projection:
                 if batch:
                     conn.execute(sa.update(checkpoints).where(checkpoints.c.name == self.name)
                                  .values(position=batch[-1].position))
-            if len(batch) < self.batch_size:
+            if at_gap and wait:
+                time.sleep(GAP_POLL_S)
+            elif len(batch) < self.batch_size:
                 return applied
 
     def rebuild(self) -> int:
@@ -163,8 +171,8 @@ class Projection:
             return 0
         return row.position
 
-    def _contiguous(self, conn: Connection, after: int) -> list[RecordedEvent]:
-        """The next events after `after`, cut at the first gap that may still fill."""
+    def _contiguous(self, conn: Connection, after: int) -> tuple[list[RecordedEvent], bool]:
+        """The next events after `after`, cut at the first gap that may still fill (and whether it was)."""
         rows = conn.execute(sa.select(events_table).where(events_table.c.position > after)
                             .order_by(events_table.c.position).limit(self.batch_size)).all()
         batch, expected = [], after + 1
@@ -173,7 +181,7 @@ class Projection:
                 first_seen = self._gap_seen.setdefault(expected, self.clock())
                 if self.clock() - first_seen < self.gap_timeout_s:
                     race.note(f"waiting for position {expected}")
-                    break  # an earlier transaction may still commit it
+                    return batch, True  # an earlier transaction may still commit it
             batch.append(recorded_event(row))
             expected = row.position + 1
-        return batch
+        return batch, False

@@ -79,11 +79,18 @@ class OrderRepository:
 
     def _maybe_snapshot(self, order: Order, before: int) -> None:
         n = self.snapshot_every
-        if not n or order.version // n == before // n:
-            return
+        if n and order.version // n != before // n:
+            self.write_snapshot(order)
+
+    def write_snapshot(self, order: Order) -> None:
+        """Store `order` as its stream's snapshot (one per stream: the latest replaces the last)."""
         values = {"stream_id": order.id, "version": order.version, "schema_version": SNAPSHOT_SCHEMA,
                   "state": json.dumps(asdict(order), sort_keys=True)}
         engine = self.store.engine
         with engine.begin() as conn:
             conn.execute(upsert(snapshots_table, values, ["version", "schema_version", "state"], ["stream_id"],
                                 engine.dialect.name))
+
+    def forget_snapshot(self, order_id: str) -> None:
+        with self.store.engine.begin() as conn:
+            conn.execute(sa.delete(snapshots_table).where(snapshots_table.c.stream_id == order_id))

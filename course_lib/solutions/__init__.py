@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from . import idempotency, retries, start_here
+from . import events, idempotency, retries, start_here
 
-_MODULES = [start_here, idempotency, retries]
+_MODULES = [start_here, idempotency, retries, events]
 
 
 def reference(name: str) -> Callable[..., Any]:
