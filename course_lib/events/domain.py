@@ -68,8 +68,13 @@ class Cancelled(Event):
     reason: str
 
 
+_EVENT_TYPES: dict[str, type[Event]] = {
+    cls.type_name: cls for cls in (OrderCreated, ItemAdded, ItemRemoved, Paid, Shipped, Cancelled)}
+
+
 def event_types() -> dict[str, type[Event]]:
-    return {cls.type_name: cls for cls in (OrderCreated, ItemAdded, ItemRemoved, Paid, Shipped, Cancelled)}
+    """Every event class by its stored type name."""
+    return dict(_EVENT_TYPES)
 
 
 # Upcasters turn a stored event's data from schema version n into n + 1, so old events stay readable
@@ -81,7 +86,7 @@ UPCASTERS: dict[tuple[str, int], Callable[[dict[str, Any]], dict[str, Any]]] = {
 
 def decode(type_name: str, schema_version: int, data: dict[str, Any]) -> Event:
     """Build the current event class from stored data of any older schema version."""
-    cls = event_types()[type_name]
+    cls = _EVENT_TYPES[type_name]
     version = schema_version
     while version < cls.schema_version:
         upcast = UPCASTERS.get((type_name, version))

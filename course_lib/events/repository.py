@@ -17,7 +17,7 @@ from sqlalchemy.engine import Connection
 
 from ..backends.sql_backend import upsert
 from .domain import Event, Order
-from .store import ConcurrencyError, EventStore, Json, driver_sql, metadata
+from .store import ConcurrencyError, EventStore, Json, fetch, metadata
 
 # Bump when Order's fields change shape: older snapshots are then ignored and rebuilt from events.
 SNAPSHOT_SCHEMA = 1
@@ -70,10 +70,10 @@ class OrderRepository:
         return order
 
     def _snapshot(self, order_id: str, conn: Connection) -> Order | None:
-        row = conn.exec_driver_sql(driver_sql(conn, SNAPSHOT_SQL), (order_id,)).first()
-        if row is None or row.schema_version != SNAPSHOT_SCHEMA:
-            return None  # stale shape: never trusted, the events rebuild it
-        state = json.loads(row.state)
+        rows = fetch(conn, SNAPSHOT_SQL, (order_id,))
+        if not rows or rows[0][1] != SNAPSHOT_SCHEMA:
+            return None  # missing, or a stale shape: never trusted, the events rebuild it
+        state = json.loads(rows[0][2])
         state["lines"] = {sku: tuple(v) for sku, v in state["lines"].items()}
         return Order(**state)
 
