@@ -43,3 +43,11 @@ def mariadb_engine():
     backend = backends.sql_backend.connect(settings.MYSQL_DEFAULT_URL)
     yield backend.engine
     backend.engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "mariadb"])
+def sql_engine(request, tmp_path):
+    """Each test that takes it runs twice: on a fresh SQLite file, and on the real MariaDB when reachable."""
+    if request.param == "mariadb":
+        return request.getfixturevalue("mariadb_engine")
+    return backends.sql_backend.connect(f"sqlite:///{tmp_path / 'test.sqlite'}").engine

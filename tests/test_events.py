@@ -26,13 +26,9 @@ from course_lib.events.repository import snapshots_table
 from course_lib.events.store import events_table
 
 
-@pytest.fixture(params=["sqlite", "mariadb"])
-def store(request, tmp_path):
-    if request.param == "mariadb":
-        engine = request.getfixturevalue("mariadb_engine")
-    else:
-        engine = sql_backend.connect(f"sqlite:///{tmp_path / 'events.sqlite'}").engine
-    store = EventStore(engine)
+@pytest.fixture
+def store(sql_engine):
+    store = EventStore(sql_engine)
     store.reset()
     return store
 
@@ -272,3 +268,12 @@ def test_rollback_is_compensating_events_not_deletes(store):
     past = Order.replay("o", [r.decode() for r in store.load("o", to_version=2)])
     order = repo.execute("o", lambda o: o.compensate_to(past))
     assert order.lines == past.lines and order.version == 4 and len(store.load("o")) == 4
+
+
+def test_a_projection_started_at_the_head_applies_only_new_events(store):
+    store.append("old", 0, [OrderCreated("alice")])
+    seen = []
+    projection = Projection(store, name="tail", handlers=(lambda _c, r, _e: seen.append(r.stream_id),))
+    assert projection.start_from_head() == projection.checkpoint() > 0
+    store.append("new", 0, [OrderCreated("bob")])
+    assert projection.catch_up() == 1 and seen == ["new"]

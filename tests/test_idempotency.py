@@ -11,7 +11,6 @@ import json
 import pytest
 
 from course_lib import race
-from course_lib.backends import sql_backend
 from course_lib.clock import ManualClock
 from course_lib.idempotency import (
     SEED_HEADER,
@@ -33,14 +32,10 @@ from course_lib.idempotency.schema import idempotency_keys, row_count
 FAST = 0.001  # provider latency for tests: still a gap between check and write, but quick
 
 
-@pytest.fixture(params=["sqlite", "mariadb"])
-def engine(request, tmp_path):
-    if request.param == "mariadb":
-        engine = request.getfixturevalue("mariadb_engine")
-    else:
-        engine = sql_backend.connect(f"sqlite:///{tmp_path / 'idem.sqlite'}").engine
-    reset(engine)
-    return engine
+@pytest.fixture
+def engine(sql_engine):
+    reset(sql_engine)
+    return sql_engine
 
 
 def endpoint(store):

@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from .. import race
+from ..faults import SimulatedCrash
 from .domain import Cancelled, Event, ItemAdded, ItemRemoved, OrderCreated, Paid, Shipped
 from .store import EventStore, RecordedEvent, events_table, metadata, recorded_event
 
@@ -56,10 +57,6 @@ daily_revenue = sa.Table(
     sa.Column("revenue", sa.BigInteger, nullable=False),
 )
 READ_MODELS = (order_summary, order_lines, daily_revenue)
-
-
-class SimulatedCrash(RuntimeError):
-    """The projection process died in the middle of a batch."""
 
 
 def apply_summary(conn: Connection, r: RecordedEvent, event: Event) -> None:
@@ -154,6 +151,14 @@ class Projection:
                 time.sleep(GAP_POLL_S)
             elif len(batch) < self.batch_size:
                 return applied
+
+    def start_from_head(self) -> int:
+        """Start (or move) this projection at the log's current end: it will apply only new events."""
+        with self.store.engine.begin() as conn:
+            head = conn.execute(sa.select(sa.func.max(events_table.c.position))).scalar_one() or 0
+            conn.execute(sa.delete(checkpoints).where(checkpoints.c.name == self.name))
+            conn.execute(sa.insert(checkpoints).values(name=self.name, position=head))
+        return head
 
     def rebuild(self) -> int:
         """Empty the read models and the checkpoint, then replay the whole log."""

@@ -8,8 +8,8 @@ from typing import Any
 
 from .. import backends
 from ..clock import ManualClock
+from ..faults import SimulatedCrash
 from ..idempotency import create_charge, reset
-from ..idempotency.faults import SimulatedCrash
 from ..idempotency.scenarios import charge_request, concurrent_retries
 from ..idempotency.store import IdempotencyStore
 from . import exercise

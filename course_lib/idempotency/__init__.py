@@ -5,9 +5,9 @@
 
 from __future__ import annotations
 
+from ..faults import SimulatedCrash
 from .charges import executions
 from .endpoints import create_charge, seed_create_charge
-from .faults import SimulatedCrash
 from .keys import HEADER, fingerprint, key_problem
 from .messages import REPLAY_HEADER, Request, Response
 from .operation import Operation

@@ -19,8 +19,8 @@ from sqlalchemy.engine import Engine
 
 from .. import race
 from ..backends.sql_backend import upsert
+from ..faults import SimulatedCrash
 from .charges import PROVIDER_LATENCY_S, charge, payload_problem
-from .faults import SimulatedCrash
 from .messages import Request, Response
 from .schema import api_idempotency
 

@@ -34,7 +34,7 @@ from sqlalchemy.exc import OperationalError
 from .. import race
 from ..backends.sql_backend import insert_ignore
 from ..clock import utc_now
-from .faults import SimulatedCrash
+from ..faults import SimulatedCrash
 from .keys import HEADER, fingerprint, key_problem
 from .messages import REPLAY_HEADER, Request, Response, problem
 from .operation import Operation

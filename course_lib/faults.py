@@ -4,4 +4,4 @@ from __future__ import annotations
 
 
 class SimulatedCrash(RuntimeError):
-    """The worker died at a named phase (the process was killed, the pod evicted)."""
+    """A worker died at a named phase (the process was killed, the pod evicted), mid-request or mid-batch."""
