@@ -50,9 +50,20 @@ def configure(stream: TextIO | None = None) -> None:
     )
 
 
-def get_logger(name: str, **context: Any) -> structlog.typing.FilteringBoundLogger:
-    """A logger whose every line carries `logger=name` and the given context."""
-    return structlog.get_logger().bind(logger=name, **context)
+class _LazyLogger:
+    """Binds its context at each call, so a logger made at import time follows `configure()` and
+    `capture()` (a structlog logger bound once keeps the configuration it was bound under)."""
+
+    def __init__(self, context: dict[str, Any]) -> None:
+        self._context = context
+
+    def __getattr__(self, method: str) -> Any:
+        return getattr(structlog.get_logger().bind(**self._context), method)
+
+
+def get_logger(name: str, **context: Any) -> Any:
+    """A logger whose every line carries `logger=name` and the given context: `.info("event", k=v)`."""
+    return _LazyLogger({"logger": name, **context})
 
 
 @contextmanager

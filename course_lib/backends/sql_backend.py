@@ -230,6 +230,20 @@ def insert_ignore(table: sa.Table, values: Mapping[str, Any], dialect: str):
     raise NotImplementedError(f"insert_ignore for dialect {dialect!r}")
 
 
+def insert_or_keep(table: sa.Table, values: Mapping[str, Any], conflict: Sequence[str], dialect: str):
+    """INSERT, or leave the row that already has the same unique key exactly as it is.
+
+    Unlike INSERT IGNORE, which on MySQL also turns truncation and bad-value errors into warnings,
+    only the duplicate key is forgiven: MySQL's `ON DUPLICATE KEY UPDATE id = id` (a no-op update,
+    so the existing row keeps its values), SQLite's `ON CONFLICT (...) DO NOTHING`.
+    """
+    if dialect in {"mysql", "mariadb"}:
+        return mysql.insert(table).values(**values).on_duplicate_key_update(id=table.c.id)
+    if dialect == "sqlite":
+        return sqlite.insert(table).values(**values).on_conflict_do_nothing(index_elements=list(conflict))
+    raise NotImplementedError(f"insert_or_keep for dialect {dialect!r}")
+
+
 def explain(conn: Connection, query: str, params: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
     """The query plan as a list of row dicts: EXPLAIN on MySQL/MariaDB, EXPLAIN QUERY PLAN on SQLite."""
     prefix = "EXPLAIN QUERY PLAN " if conn.dialect.name == "sqlite" else "EXPLAIN "

@@ -1,0 +1,16 @@
+"""Sanctum-style API tokens: accounts, hashed personal access tokens, abilities (notebook 07).
+
+    from course_lib.auth import TokenService, check_credentials, seed_users
+"""
+
+from __future__ import annotations
+
+from .passwords import hash_password, verify_password
+from .schema import metadata
+from .tokens import ABILITIES, Authenticated, AuthError, NewToken, TokenService, parse_bearer, secret_hash
+from .users import DemoUser, check_credentials, create_user, seed_users
+
+__all__ = [
+    "ABILITIES", "Authenticated", "AuthError", "DemoUser", "NewToken", "TokenService", "check_credentials",
+    "create_user", "hash_password", "metadata", "parse_bearer", "secret_hash", "seed_users", "verify_password",
+]

@@ -1,0 +1,176 @@
+"""Sanctum-style personal access tokens: `{id}|{40 random characters}`, shown once, stored hashed.
+
+    token = tokens.create(user_id, "web", ["orders:create"])   # token.plain_text: give it to the client
+    who = tokens.authenticate("Bearer " + token.plain_text)      # -> Authenticated, or raises AuthError
+
+Why each piece:
+* The id before the pipe lets the server find the row by primary key, then compare hashes, so
+  lookup cost does not depend on the secret.
+* Only sha256(secret) is stored. The secret is 40 characters from 62 (~238 bits): far beyond
+  guessing, so a fast hash is enough; a slow password hash would cost every request ~40 ms.
+* The comparison is `hmac.compare_digest`, whose time does not depend on where the first
+  differing character is (notebook 07 measures what `==` leaks).
+* 401 means "we do not know who you are" (missing, malformed, unknown, revoked or expired token);
+  403 means "we know, and you may not": a valid token without the ability.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import secrets
+import string
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from ..clock import utc_now
+from .schema import personal_access_tokens as tokens_table
+from .schema import users
+
+ALPHABET = string.ascii_letters + string.digits
+SECRET_LENGTH = 40  # Sanctum's Str::random(40)
+ABILITIES = ("orders:create", "orders:read")
+DEFAULT_ABILITIES = ABILITIES
+# Sanctum's tokens never expire unless configured; a course about production habits sets a limit.
+DEFAULT_LIFETIME = timedelta(days=30)
+# last_used_at is for humans ("used 3 minutes ago"); writing it on every request would turn every
+# read into a write. Minute precision costs one UPDATE per token per minute at most.
+LAST_USED_PRECISION = timedelta(minutes=1)
+
+Clock = Callable[[], datetime]
+
+
+class AuthError(Exception):
+    """A request that cannot be authenticated (401) or is not allowed (403). `detail` says what to do."""
+
+    def __init__(self, status: int, title: str, detail: str) -> None:
+        super().__init__(f"{status} {title}: {detail}")
+        self.status, self.title, self.detail = status, title, detail
+
+
+@dataclass(frozen=True)
+class NewToken:
+    """A freshly created token. `plain_text` exists only here: the database keeps its hash."""
+
+    id: int
+    plain_text: str
+    abilities: tuple[str, ...]
+    expires_at: datetime | None
+
+    def __repr__(self) -> str:  # a token printed by accident in a notebook or a log must not leak
+        return f"NewToken(id={self.id}, plain_text='{self.id}|***', abilities={self.abilities})"
+
+
+@dataclass(frozen=True)
+class Authenticated:
+    """Who is calling, and with which token."""
+
+    user_id: int
+    email: str
+    name: str
+    token_id: int
+    token_name: str
+    abilities: tuple[str, ...]
+    expires_at: datetime | None
+
+    def can(self, ability: str) -> bool:
+        return "*" in self.abilities or ability in self.abilities
+
+    def require(self, ability: str) -> None:
+        """Raise 403 unless this token carries `ability`."""
+        if not self.can(ability):
+            raise AuthError(403, "Missing ability",
+                            f"this token may {', '.join(self.abilities) or 'do nothing'}; "
+                            f"this request needs {ability!r}: create a token with that ability")
+
+
+def secret_hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def _unauthenticated(title: str, detail: str) -> AuthError:
+    return AuthError(401, title, detail)
+
+
+def parse_bearer(header: str | None) -> tuple[int, str]:
+    """(token id, secret) from an `Authorization: Bearer {id}|{secret}` header, or a 401 AuthError."""
+    if not header:
+        raise _unauthenticated("Missing token",
+                               "send `Authorization: Bearer <token>`; get a token from POST /api/tokens")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "bearer" or not value.strip():
+        raise _unauthenticated("Malformed Authorization header",
+                               "use the Bearer scheme with your token: `Authorization: Bearer <id>|<secret>`")
+    token_id, sep, secret = value.strip().partition("|")
+    if not sep or not token_id.isdigit() or len(token_id) > 18 or len(secret) != SECRET_LENGTH:
+        raise _unauthenticated("Malformed token", "a token looks like `12|` followed by 40 letters and digits, "
+                               "exactly as POST /api/tokens returned it")
+    return int(token_id), secret
+
+
+class TokenService:
+    """Create, check and revoke tokens on a SQL engine."""
+
+    def __init__(self, engine: Engine, clock: Clock = utc_now) -> None:
+        self.engine, self.clock = engine, clock
+
+    def create(self, user_id: int, name: str, abilities: Iterable[str] = DEFAULT_ABILITIES,
+               lifetime: timedelta | None = DEFAULT_LIFETIME) -> NewToken:
+        """A new token for `user_id`; the only moment its plain text exists."""
+        abilities = tuple(abilities)
+        unknown = sorted(set(abilities) - {*ABILITIES, "*"})
+        if unknown:
+            raise ValueError(f"unknown abilities {unknown}; choose from {list(ABILITIES)} or '*'")
+        secret = "".join(secrets.choice(ALPHABET) for _ in range(SECRET_LENGTH))
+        now = self.clock()
+        expires_at = now + lifetime if lifetime is not None else None
+        with self.engine.begin() as conn:
+            token_id = conn.execute(sa.insert(tokens_table).values(
+                user_id=user_id, name=name, token_hash=secret_hash(secret), abilities=json.dumps(list(abilities)),
+                expires_at=expires_at, created_at=now,
+            )).inserted_primary_key[0]
+        return NewToken(token_id, f"{token_id}|{secret}", abilities, expires_at)
+
+    def authenticate(self, authorization: str | None) -> Authenticated:
+        """The caller behind an Authorization header, or AuthError(401)."""
+        token_id, secret = parse_bearer(authorization)
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(tokens_table, users.c.email, users.c.name.label("user_name"))
+                .join(users, users.c.id == tokens_table.c.user_id)
+                .where(tokens_table.c.id == token_id)
+            ).first()
+        # Hash and compare even when the id is unknown, so both failures take the same time.
+        stored = row.token_hash if row is not None else "0" * 64
+        if not hmac.compare_digest(stored, secret_hash(secret)) or row is None:
+            raise _unauthenticated("Invalid token", "this token is unknown or was revoked; create a new one")
+        now = self.clock()
+        if row.expires_at is not None and row.expires_at <= now:
+            raise _unauthenticated("Token expired", f"this token expired at {row.expires_at.isoformat()}Z; "
+                                   "create a new one")
+        self._touch(row.id, row.last_used_at, now)
+        return Authenticated(row.user_id, row.email, row.user_name, row.id, row.name,
+                             tuple(json.loads(row.abilities)), row.expires_at)
+
+    def _touch(self, token_id: int, last_used_at: datetime | None, now: datetime) -> None:
+        if last_used_at is not None and now - last_used_at < LAST_USED_PRECISION:
+            return
+        with self.engine.begin() as conn:
+            conn.execute(sa.update(tokens_table).where(tokens_table.c.id == token_id).values(last_used_at=now))
+
+    def revoke(self, user_id: int, token_id: int) -> bool:
+        """Delete `user_id`'s token `token_id`. False if there is no such token of theirs (another
+        user's token id is treated as unknown, so ids cannot be probed)."""
+        with self.engine.begin() as conn:
+            return conn.execute(sa.delete(tokens_table).where(tokens_table.c.id == token_id,
+                                                              tokens_table.c.user_id == user_id)).rowcount == 1
+
+    def stored_row(self, token_id: int) -> dict:
+        """The token's database row, as an operator would see it (for notebook 07's "what is at rest")."""
+        with self.engine.connect() as conn:
+            return dict(conn.execute(sa.select(tokens_table).where(tokens_table.c.id == token_id)).one()._mapping)

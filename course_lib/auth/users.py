@@ -1,0 +1,55 @@
+"""Accounts: the seeded demo users (data/api/users.json) and the e-mail + password login.
+
+The login answers the same 401 for an unknown e-mail and a wrong password, in the same time
+(`dummy_hash`), so it cannot be used to find out who has an account.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from ..clock import utc_now
+from .passwords import dummy_hash, hash_password, verify_password
+from .schema import users
+from .tokens import AuthError
+
+SEED_FILE = Path(__file__).resolve().parents[2] / "data" / "api" / "users.json"
+
+
+@dataclass(frozen=True)
+class DemoUser:
+    id: int
+    email: str
+    name: str
+    password: str  # public demo password, from the seed file
+
+
+def create_user(engine: Engine, email: str, name: str, password: str) -> int:
+    with engine.begin() as conn:
+        return conn.execute(sa.insert(users).values(email=email.lower(), name=name,
+                                                    password_hash=hash_password(password),
+                                                    created_at=utc_now())).inserted_primary_key[0]
+
+
+def seed_users(engine: Engine, path: Path = SEED_FILE) -> list[DemoUser]:
+    """Create the demo accounts (the tables must be empty, e.g. just after `reset`)."""
+    entries = json.loads(path.read_text())["users"]
+    return [DemoUser(create_user(engine, u["email"], u["name"], u["password"]), u["email"].lower(), u["name"],
+                     u["password"]) for u in entries]
+
+
+def check_credentials(engine: Engine, email: str, password: str) -> int:
+    """The user id for a correct e-mail and password, else AuthError(401)."""
+    with engine.connect() as conn:
+        row = conn.execute(sa.select(users.c.id, users.c.password_hash)
+                           .where(users.c.email == email.strip().lower())).first()
+    ok = verify_password(password, row.password_hash if row else dummy_hash())
+    if row is None or not ok:
+        raise AuthError(401, "Invalid credentials", "the e-mail or password is wrong (demo accounts are listed "
+                        "in data/api/users.json)")
+    return row.id

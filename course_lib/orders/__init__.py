@@ -1,0 +1,15 @@
+"""The create-order case study: Redis lock + claim-first store + order upsert (notebook 02).
+
+    from course_lib.orders import OrderService, reset
+"""
+
+from __future__ import annotations
+
+from .models import OrderIn, OrderItem, OrderOut
+from .schema import inventory, orders, reset
+from .service import DEFAULT_CLAIM_LEASE, DEFAULT_LOCK_LEASE_MS, OrderOutcome, OrderService
+
+__all__ = [
+    "DEFAULT_CLAIM_LEASE", "DEFAULT_LOCK_LEASE_MS", "OrderIn", "OrderItem", "OrderOut", "OrderOutcome",
+    "OrderService", "inventory", "orders", "reset",
+]

@@ -1,0 +1,203 @@
+"""Idempotent create-order: a Redis lock in front, the claim-first store behind, the order upserted.
+
+POST /api/orders with an Idempotency-Key answers 201 with the order the first time and 200 with
+the identical body on every retry. Three guards, each for a different failure:
+
+1. The Redis lock per (user, key) turns concurrent duplicates away early (409) without touching
+   the database. Its lease is shorter than the claim's, so a crashed holder's lock is gone before
+   its claim can be taken over. If Redis is down the request goes on without it: the lock saves
+   work, it does not provide correctness.
+2. The claim-first store (notebook 01) decides who works: one claim per (user, key), a fingerprint
+   for "same request", a lease for crashed workers, the stored response for replays.
+3. The order is written with an upsert on the unique (user_id, idem_key): the recovery point. A
+   worker that crashed after writing the order and before storing the response leaves the order
+   committed; the retry that takes over the claim upserts again, finds that order, and answers
+   with it. Neither a lost lock nor an expired lease can make a second order.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import redis
+import sqlalchemy as sa
+from pydantic import ValidationError
+from sqlalchemy.engine import Connection, Engine
+
+from .. import race
+from ..backends.sql_backend import insert_or_keep, reader
+from ..clock import utc_now
+from ..faults import SimulatedCrash
+from ..idempotency.keys import hash_for_logs, key_problem
+from ..idempotency.messages import Request, Response, json_response, problem
+from ..idempotency.operation import Operation
+from ..idempotency.store import IdempotencyStore
+from ..locks import RedisLock
+from .models import OrderIn
+from .schema import orders
+
+PATH = "/api/orders"
+# The claim's lease: longer than the slowest normal create-order (tens of ms, seconds under a
+# 64-client benchmark on 2 cores), short enough that a client retrying after a crash succeeds
+# within a minute.
+DEFAULT_CLAIM_LEASE = timedelta(seconds=30)
+# The lock's lease: shorter than the claim's, so the lock of a crashed worker has expired by the
+# time its claim can be taken over, and a retry is never turned away by a dead worker's lock alone.
+DEFAULT_LOCK_LEASE_MS = 10_000
+MAX_PAGE = 100
+
+Clock = Callable[[], datetime]
+
+
+@dataclass(frozen=True)
+class OrderOutcome:
+    """The HTTP answer plus what the request log records about how it was reached."""
+
+    response: Response
+    lock: str  # acquired | busy | unavailable | not_needed (rejected before locking)
+    key_hash: str | None
+
+    @property
+    def replayed(self) -> bool:
+        return self.response.replayed
+
+
+def order_body(row: Any) -> dict[str, Any]:
+    return {"id": row.id, "user_id": row.user_id, "status": row.status, "currency": row.currency,
+            "total_cents": row.total_cents, "items": json.loads(row.items),
+            "created_at": row.created_at.isoformat() + "Z"}
+
+
+def _validation_problem(exc: ValidationError) -> Response:
+    first = exc.errors()[0]
+    where = ".".join(str(p) for p in first["loc"]) or "body"
+    return problem(422, "Invalid order", f"{where}: {first['msg']}; a valid order looks like "
+                   '{"currency": "EUR", "items": [{"sku": "BOOK-DDIA", "quantity": 1, "unit_price_cents": 4200}]}')
+
+
+class OrderService:
+    """Create, read and list orders for authenticated users (the API's logic, callable in-process)."""
+
+    def __init__(self, engine: Engine, redis_client: redis.Redis, claim_lease: timedelta = DEFAULT_CLAIM_LEASE,
+                 lock_lease_ms: int = DEFAULT_LOCK_LEASE_MS, clock: Clock = utc_now) -> None:
+        if lock_lease_ms >= claim_lease.total_seconds() * 1000:
+            raise ValueError(f"the lock's lease ({lock_lease_ms} ms) must be shorter than the claim's "
+                             f"({claim_lease.total_seconds() * 1000:.0f} ms), or a crashed worker's lock outlives "
+                             "its claim and turns away the retry that should take over")
+        self.engine, self.redis, self.lock_lease_ms, self.clock = engine, redis_client, lock_lease_ms, clock
+        self.store = IdempotencyStore(engine, lease=claim_lease, clock=clock)
+        self.operation = Operation(external=self._upsert_order, record=self._answer_with_order)
+
+    # -- create ------------------------------------------------------------------------------
+
+    def create(self, user_id: int, key: str | None, body: bytes, crash: str | None = None) -> OrderOutcome:
+        """POST /api/orders for `user_id`. `crash="after_order_insert"` injects a worker crash
+        after the order is committed and before the response is stored (raises SimulatedCrash)."""
+        if bad := key_problem(key):
+            return OrderOutcome(bad, "not_needed", None)
+        scope, key_hash = str(user_id), hash_for_logs(str(user_id), key)
+        try:
+            OrderIn.model_validate_json(body)
+        except ValidationError as exc:
+            return OrderOutcome(_validation_problem(exc), "not_needed", key_hash)
+        lock = RedisLock(self.redis, f"lock:orders:{key_hash}", self.lock_lease_ms)
+        try:
+            lease = lock.acquire()
+            lock_state = "acquired" if lease else "busy"
+        except redis.RedisError:  # Redis down or restarting: carry on, the claim below still guards
+            lease, lock_state = None, "unavailable"
+        race.point(f"lock: {lock_state}")
+        if lock_state == "busy":
+            retry_after = max(1, math.ceil(self._remaining_ms(lock) / 1000))
+            busy = problem(409, "Request in progress",
+                           f"an order with this Idempotency-Key is being created; retry in {retry_after} s",
+                           {"Retry-After": str(retry_after)})
+            return OrderOutcome(busy, lock_state, key_hash)
+        request = Request(scope, "POST", PATH, body, {"Idempotency-Key": key})
+        try:
+            response = self.store.handle(request, self.operation, crash="after_work" if crash else None)
+        except SimulatedCrash:
+            raise  # a dead worker releases nothing: its lock and its claim run out on their own
+        except BaseException:
+            self._release(lock, lease)
+            raise
+        self._release(lock, lease)
+        return OrderOutcome(response, lock_state, key_hash)
+
+    @staticmethod
+    def _remaining_ms(lock: RedisLock) -> int:
+        try:
+            return lock.remaining_ms()
+        except redis.RedisError:
+            return 1000
+
+    @staticmethod
+    def _release(lock: RedisLock, lease: Any) -> None:
+        if lease is None:
+            return
+        try:
+            if not lock.release(lease):
+                race.note("stale lock: lease expired before release")
+        except redis.RedisError:
+            pass  # Redis went away: the lease expires by itself
+
+    def _upsert_order(self, request: Request, scope: str, key: str) -> None:
+        """Phase 2, its own short transaction: the order, or the one an earlier holder wrote."""
+        order = OrderIn.model_validate_json(request.body)
+        items = [item.model_dump() for item in order.items]
+        values = {"user_id": int(scope), "idem_key": key, "status": "created", "currency": order.currency,
+                  "total_cents": sum(i["quantity"] * i["unit_price_cents"] for i in items),
+                  "items": json.dumps(items, separators=(",", ":")), "created_at": self.clock()}
+        with self.engine.begin() as conn:
+            conn.execute(insert_or_keep(orders, values, ["user_id", "idem_key"], self.engine.dialect.name))
+        race.point("order upserted")
+
+    @staticmethod
+    def _answer_with_order(conn: Connection, request: Request, scope: str, key: str, _external: Any) -> Response:
+        """Phase 3's record step: the order as committed (the first holder's), as a 201."""
+        row = conn.execute(sa.select(orders).where(orders.c.user_id == int(scope), orders.c.idem_key == key)).one()
+        return json_response(201, order_body(row), {"Location": f"{PATH}/{row.id}"})
+
+    # -- read ----------------------------------------------------------------------------------
+
+    def get(self, user_id: int, order_id: int) -> dict[str, Any] | None:
+        """The order if it exists *and belongs to user_id*; another user's order is simply not found."""
+        with reader(self.engine).connect() as conn:
+            row = conn.execute(sa.select(orders).where(orders.c.id == order_id, orders.c.user_id == user_id)).first()
+        return order_body(row) if row else None
+
+    def list_orders(self, user_id: int, limit: int = 20, cursor: str | None = None) -> dict[str, Any]:
+        """Newest first, by keyset: `WHERE id < :last_seen ORDER BY id DESC` stays fast at any depth
+        and never skips or repeats a row when orders arrive between pages (OFFSET does both)."""
+        limit = max(1, min(limit, MAX_PAGE))
+        query = sa.select(orders).where(orders.c.user_id == user_id)
+        if cursor is not None:
+            query = query.where(orders.c.id < decode_cursor(cursor))
+        with reader(self.engine).connect() as conn:
+            rows = conn.execute(query.order_by(orders.c.id.desc()).limit(limit + 1)).all()
+        page = rows[:limit]
+        more = len(rows) > limit
+        return {"data": [order_body(r) for r in page], "next_cursor": encode_cursor(page[-1].id) if more else None}
+
+
+def encode_cursor(last_id: int) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"before_id": last_id}).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> int:
+    """The id a cursor points before; ValueError with a clear message for anything else."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        before = json.loads(raw)["before_id"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ValueError("cursor is not one this API issued; pass next_cursor from the previous page unchanged") \
+            from exc
+    if not isinstance(before, int) or isinstance(before, bool) or not 0 < before < 2**63:
+        raise ValueError("cursor is not one this API issued; pass next_cursor from the previous page unchanged")
+    return before
