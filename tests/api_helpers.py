@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from types import SimpleNamespace
 from dataclasses import dataclass
 
 import httpx
@@ -71,7 +72,9 @@ def check(response: httpx.Response, status: int, model: type[BaseModel] | None =
         problem = Problem.model_validate(response.json())
         assert problem.status == status and problem.detail
         return problem
-    return model.model_validate(response.json()) if model else None
+    if model is None:
+        return SimpleNamespace(**response.json())
+    return model.model_validate(response.json())
 
 
 def fingerprint_of_database(engine: Engine) -> str:
