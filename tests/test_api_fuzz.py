@@ -20,6 +20,7 @@ from course_lib.idempotency.messages import PROBLEM_JSON
 from tests.api_helpers import ORDER, check, fingerprint_of_database, start_api
 from tests.conftest import services_reachable
 
+
 @pytest.fixture(scope="module")
 def fuzz_app():
     running = start_api("services" if services_reachable() else "embedded")
@@ -79,8 +80,8 @@ def bad_requests(app, adas_order_id: int):
         ("made-up token", lambda: anonymous.create_order(ORDER, "k-fake", token="7|" + "a" * 40), 401),
         ("expired token", lambda: anonymous.create_order(ORDER, "k-expired", token=expired), 401),
         ("revoked token", lambda: anonymous.create_order(ORDER, "k-revoked", token=revoked.plain_text), 401),
-        ("not a bearer token", lambda: anonymous.create_order(ORDER, "k-basic", headers={"Authorization": "Basic YQ=="}),
-         401),
+        ("not a bearer token",
+         lambda: anonymous.create_order(ORDER, "k-basic", headers={"Authorization": "Basic YQ=="}), 401),
         ("read-only token", lambda: anonymous.create_order(ORDER, "k-ro", token=read_only), 403),
         ("another user's order", lambda: grace.get(f"/api/orders/{adas_order_id}"), 404),
         ("another user's token id", lambda: grace.delete(f"/api/tokens/{adas_other_token.id}"), 404),
