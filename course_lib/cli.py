@@ -1,8 +1,9 @@
-"""The `course` command: `doctor`, `lab`, `run` and `bench`.
+"""The `course` command: `doctor`, `lab`, `run`, `serve` and `bench`.
 
     course doctor   which backends are in use, their versions, and how to fix what is missing
     course lab      JupyterLab on notebooks/ (no browser on a headless machine; works as root)
     course run      execute every notebook headless into build/executed/ with a time table
+    course serve    the course API (tokens, create-order) in the foreground
     course bench    side-by-side benchmarks; exits 1 if ours duplicated or lost work
 """
 
@@ -113,10 +114,26 @@ def run(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
+def serve(args: argparse.Namespace) -> int:
+    """Run the course API in the foreground (Ctrl-C stops it)."""
+    from datetime import timedelta
+
+    from .api import ApiConfig
+    from .api import serve as serve_api
+
+    config = ApiConfig(claim_lease=timedelta(milliseconds=args.claim_lease_ms), lock_lease_ms=args.lock_lease_ms,
+                       fault_injection=args.faults)
+    serve_api(args.host, args.port, config, fresh=args.fresh)
+    return 0
+
+
 def bench(args: argparse.Namespace) -> int:
     """Run a side-by-side benchmark and write its results under build/bench/."""
-    from .bench import events, idempotency, jitter
+    from .bench import events, idempotency, jitter, orders
 
+    if args.name == "orders":
+        figures = orders.main(requests=args.requests, clients=args.clients, crash_share=args.crash_share)["figures"]
+        return 0 if figures["duplicate_orders"] == 0 and figures["lost_orders"] == 0 else 1
     if args.name == "jitter":
         jitter.main(runs=args.runs)
         return 0
@@ -143,12 +160,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     p_run.add_argument("--notebooks", help="folder of notebooks (default: notebooks/)")
     p_run.add_argument("--timeout", type=int, default=DEFAULT_CELL_TIMEOUT_S, help="seconds per cell")
     p_run.set_defaults(fn=run)
+    p_serve = sub.add_parser("serve", help="run the course API (tokens, create-order) in the foreground")
+    p_serve.add_argument("--host", default="127.0.0.1")
+    p_serve.add_argument("--port", type=int, default=8000)
+    p_serve.add_argument("--fresh", action="store_true", help="drop the API's tables and seed the demo accounts")
+    p_serve.add_argument("--faults", action="store_true",
+                         help="honour the X-Course-Fault header (benchmarks only: lets a client crash a worker)")
+    p_serve.add_argument("--claim-lease-ms", type=int, default=30_000, help="idempotency claim lease")
+    p_serve.add_argument("--lock-lease-ms", type=int, default=10_000, help="Redis lock lease (< claim lease)")
+    p_serve.set_defaults(fn=serve)
     p_bench = sub.add_parser("bench", help="side-by-side benchmarks (ours vs a named peer)")
-    p_bench.add_argument("name", choices=["idempotency", "jitter", "events"])
+    p_bench.add_argument("name", choices=["idempotency", "jitter", "events", "orders"])
     p_bench.add_argument("--events", type=int, default=10_000, help="events: stream length")
     p_bench.add_argument("--runs", type=int, default=100, help="jitter: runs per setting")
-    p_bench.add_argument("--requests", type=int, default=10_000, help="idempotency: requests per run")
-    p_bench.add_argument("--clients", type=int, default=64, help="idempotency: concurrent clients")
+    p_bench.add_argument("--requests", type=int, default=10_000, help="idempotency, orders: requests per run")
+    p_bench.add_argument("--clients", type=int, default=64, help="idempotency, orders: concurrent clients")
     p_bench.add_argument("--crash-share", type=float, default=0.01, help="share of requests that crash after the work")
     p_bench.add_argument("--repeat", type=int, default=3, help="runs per side; throughput is the median")
     p_bench.set_defaults(fn=bench)

@@ -97,6 +97,23 @@ def course_map(folder: str | Path | None = None) -> list[tuple[str, str, str]]:
     return entries
 
 
+def show_table(rows: Sequence[dict[str, Any]], columns: Sequence[str] | None = None) -> None:
+    """Rows of dicts as a table (HTML in Jupyter, text elsewhere): log lines, statuses, timings."""
+    columns = list(columns or (rows[0].keys() if rows else []))
+    cells = [[("" if row.get(c) is None else str(row.get(c))) for c in columns] for row in rows]
+    if _ipython() is not None:
+        from IPython.display import HTML
+
+        head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
+        body = "".join("<tr>" + "".join(f"<td>{html.escape(v)}</td>" for v in r) + "</tr>" for r in cells)
+        _display(HTML(f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"))
+        return
+    widths = [max(len(c), *(len(r[i]) for r in cells)) if cells else len(c) for i, c in enumerate(columns)]
+    print("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)))
+    for r in cells:
+        print("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)))
+
+
 def show_source(obj: Any) -> None:
     """Display the source of a function or class from course_lib, highlighted."""
     source = inspect.getsource(obj)
