@@ -35,8 +35,13 @@ def redact_secrets(_logger: Any, _method: str, event: MutableMapping[str, Any]) 
     return _scrub(dict(event))
 
 
+_stream: TextIO | None = None  # where lines go now (None: stderr); capture() restores it
+
+
 def configure(stream: TextIO | None = None) -> None:
     """Send JSON log lines to `stream` (stderr by default). Safe to call more than once."""
+    global _stream
+    _stream = stream
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
@@ -66,19 +71,25 @@ def get_logger(name: str, **context: Any) -> Any:
     return _LazyLogger({"logger": name, **context})
 
 
+def discard() -> None:
+    """Write log lines nowhere (a notebook running the API in its kernel; `capture()` still works)."""
+    configure(io.StringIO())  # a buffer nobody reads: cheap, and no file handle to leak
+
+
 @contextmanager
 def capture() -> Iterator[list[dict[str, Any]]]:
     """Collect the log lines written inside the block, parsed, for a table or an assertion.
 
-    The list fills when the block exits; logging goes back to stderr afterwards.
+    The list fills when the block exits; logging then goes back to where it went before.
     """
     buffer = io.StringIO()
     lines: list[dict[str, Any]] = []
+    previous = _stream
     configure(buffer)
     try:
         yield lines
     finally:
-        configure()
+        configure(previous)
         lines.extend(json.loads(line) for line in buffer.getvalue().splitlines() if line.strip())
 
 

@@ -69,7 +69,7 @@ def timeline(result: RaceResult, x: str | None = None, title: str | None = None)
                 ax.annotate(e.label, (pos[e.step], lane), xytext=(0, 8), textcoords="offset points",
                             ha="center", fontsize=8, rotation=20, color="#c0392b" if alarm else "#333")
     ax.set_yticks(list(lanes.values()), list(lanes.keys()))
-    ax.set_ylim(-0.6, len(lanes) - 0.2)
+    ax.set_ylim(-0.9 if labelled else -0.6, len(lanes) - 0.2)  # room above the top lane for its labels
     ax.invert_yaxis()
     ax.set_xlabel("order of events" if x == "step" else "time since release (ms)")
     ax.set_title(title or ("lock-step interleaving" if result.lockstep else "concurrent run"), loc="left")

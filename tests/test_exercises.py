@@ -67,3 +67,30 @@ def test_cancelling_without_the_rule_fails_the_check():
 
     report = exercises.check("cancel_order", lambda order, reason: [Cancelled(reason)], quiet=True)
     assert not report.ok and any("shipped" in f for f in report.failed)
+
+
+def test_a_get_then_delete_release_is_caught_by_the_handover_check():
+    def get_then_delete(client, key, token):
+        if client.get(key) == token.encode():
+            client.delete(key)
+            return True
+        return False
+
+    report = exercises.check("safe_release", get_then_delete, quiet=True)
+    assert report.attempted and not report.ok
+    assert any("newcomer" in f for f in report.failed)
+
+
+def test_a_release_that_ignores_the_token_is_caught():
+    report = exercises.check("safe_release", lambda client, key, token: bool(client.delete(key)), quiet=True)
+    assert any("stale token" in f for f in report.failed)
+
+
+def test_treating_an_expired_token_as_forbidden_is_caught():
+    def forbidden_when_expired(state, abilities, needed):
+        if state in ("missing", "malformed", "unknown", "revoked"):
+            return 401
+        return 200 if needed in abilities or "*" in abilities else 403
+
+    report = exercises.check("auth_status", forbidden_when_expired, quiet=True)
+    assert any("expired" in f for f in report.failed)

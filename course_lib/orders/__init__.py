@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from .models import OrderIn, OrderItem, OrderOut
 from .schema import inventory, orders, reset
-from .service import DEFAULT_CLAIM_LEASE, DEFAULT_LOCK_LEASE_MS, OrderOutcome, OrderService
+from .service import DEFAULT_CLAIM_LEASE, DEFAULT_LOCK_LEASE_MS, OrderOutcome, OrderService, orders_with_key
 
 __all__ = [
     "DEFAULT_CLAIM_LEASE", "DEFAULT_LOCK_LEASE_MS", "OrderIn", "OrderItem", "OrderOut", "OrderOutcome",
-    "OrderService", "inventory", "orders", "reset",
+    "OrderService", "inventory", "orders", "orders_with_key", "reset",
 ]

@@ -89,19 +89,19 @@ def sell_one(engine: Engine, lock: RedisLock, item_id: int, fencing: str, pause_
     lease = lock.acquire()
     if lease is None:
         return "busy"
-    race.point("lock acquired" + (f" (fence {lease.fence})" if fencing != "none" else ""))
+    race.point("lock" + (f", fence {lease.fence}" if fencing != "none" else ""))
     seen = _read(engine, item_id, lease, fencing)
     if seen is None:
-        race.point("stale: read rejected by fence")
+        race.point("stale read refused")
         return "rejected"
-    race.point(f"read stock {seen}")
+    race.point(f"read {seen}")
     if pause_s:
         time.sleep(pause_s)  # the GC pause: the lease runs out while we are frozen
-        race.point(f"GC pause {pause_s * 1000:.0f} ms (lease {lock.lease_ms} ms)")
+        race.point(f"paused {pause_s * 1000:.0f} ms")
     wrote = _write(engine, item_id, lease, fencing, seen - 1)
-    race.point(f"wrote stock {seen - 1}" if wrote else "stale write rejected")
+    race.point(f"wrote {seen - 1}" if wrote else "stale write refused")
     if not lock.release(lease):
-        race.note("stale: the lease had expired before release")
+        race.note("stale: lease lost")
     return "sold" if wrote else "rejected"
 
 

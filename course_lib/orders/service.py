@@ -186,6 +186,13 @@ class OrderService:
         return {"data": [order_body(r) for r in page], "next_cursor": encode_cursor(page[-1].id) if more else None}
 
 
+def orders_with_key(engine: Engine, user_id: int, key: str) -> int:
+    """How many orders `user_id` has under Idempotency-Key `key`: the lesson's "exactly one" check."""
+    with engine.connect() as conn:
+        return conn.execute(sa.select(sa.func.count()).select_from(orders)
+                            .where(orders.c.user_id == user_id, orders.c.idem_key == key)).scalar_one()
+
+
 def encode_cursor(last_id: int) -> str:
     return base64.urlsafe_b64encode(json.dumps({"before_id": last_id}).encode()).decode().rstrip("=")
 
