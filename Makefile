@@ -34,6 +34,7 @@ bench: setup
 	$(BIN)/course bench idempotency
 	$(BIN)/course bench jitter
 	$(BIN)/course bench events
+	$(BIN)/course bench orders
 
 clean:
 	rm -rf build .pytest_cache .ruff_cache

@@ -121,8 +121,12 @@ def serve(args: argparse.Namespace) -> int:
     from .api import ApiConfig
     from .api import serve as serve_api
 
-    config = ApiConfig(claim_lease=timedelta(milliseconds=args.claim_lease_ms), lock_lease_ms=args.lock_lease_ms,
-                       fault_injection=args.faults)
+    try:
+        config = ApiConfig(claim_lease=timedelta(milliseconds=args.claim_lease_ms),
+                           lock_lease_ms=args.lock_lease_ms, fault_injection=args.faults)
+    except ValueError as exc:
+        print(f"course serve: {exc}", file=sys.stderr)
+        return 2
     serve_api(args.host, args.port, config, fresh=args.fresh)
     return 0
 

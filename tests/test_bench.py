@@ -47,3 +47,34 @@ def test_events_bench_reports_ratios_for_the_same_work(tmp_path):
     assert all(r > 0 for r in report["ratios"].values())
     ours, theirs = report["figures"]["ours"], report["figures"]["eventsourcing"]
     assert report["ratios"]["append"] == pytest.approx(ours["append_per_s"] / theirs["append_per_s"], rel=0.01)
+
+
+def test_orders_workload_has_the_retry_share_and_crashes_only_on_first_attempts():
+    from course_lib.bench import orders
+
+    sends = orders.workload(5000, retry_share=0.3, crash_share=0.02, seed=3)
+    assert sends == orders.workload(5000, retry_share=0.3, crash_share=0.02, seed=3)
+    assert 0.27 < sum(s.retry for s in sends) / len(sends) < 0.33
+    assert any(s.crash for s in sends) and not any(s.crash and s.retry for s in sends)
+    firsts = {s.order: s for s in sends if not s.retry}
+    assert all(s.key == firsts[s.order].key and s.body == firsts[s.order].body for s in sends if s.retry)
+
+
+def test_small_orders_bench_over_http_loses_and_duplicates_nothing(tmp_path, clean_env):
+    import shutil
+
+    from course_lib.bench import orders
+
+    require_services()
+    if shutil.which("redis-server") is None:
+        pytest.skip("course bench orders restarts a private redis-server; the binary is not installed")
+    clean_env.setenv("COURSE_REQUIRE_SERVICES", "1")
+    report = orders.main(requests=300, clients=8, crash_share=0.05, out=tmp_path / "orders.json")
+    assert json.loads((tmp_path / "orders.json").read_text()) == report
+    figures = report["figures"]
+    assert figures["requests"] >= 300
+    assert figures["duplicate_orders"] == 0 and figures["lost_orders"] == 0
+    assert figures["retries_with_a_different_body"] == 0 and figures["gave_up"] == 0
+    assert figures["orders_in_database"] == report["workload"]["orders"]
+    assert report["workload"]["redis_restarts"] == 1 and report["statuses"].get("502", 0) > 0
+    assert 0 < figures["p50_ms"] <= figures["p99_ms"] and figures["rps"] > 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -82,3 +83,37 @@ def test_lab_starts_and_answers_on_loopback(tmp_path):
             proc.kill()
             output, _ = proc.communicate()
     assert "No browser here" in output
+
+
+def test_serve_runs_the_api_in_the_foreground_on_embedded_backends(tmp_path):
+    port = settings.free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COURSE_")}
+    env |= {"COURSE_BACKENDS": "embedded", "COURSE_BUILD_DIR": str(tmp_path / "build")}
+    proc = subprocess.Popen([*COURSE, "serve", "--fresh", "--port", str(port)], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline, token = time.monotonic() + 60, None
+        while time.monotonic() < deadline and token is None:
+            try:
+                request = urllib.request.Request(
+                    f"http://127.0.0.1:{port}/api/tokens", method="POST", headers={"Content-Type": "application/json"},
+                    data=json.dumps({"email": "ada@example.com", "password": "analytical-engine-1843"}).encode())
+                token = json.loads(urllib.request.urlopen(request, timeout=2).read())["token"]
+            except OSError:
+                assert proc.poll() is None, proc.stdout.read()
+                time.sleep(0.3)
+        me = urllib.request.Request(f"http://127.0.0.1:{port}/api/me", headers={"Authorization": f"Bearer {token}"})
+        assert json.loads(urllib.request.urlopen(me, timeout=5).read())["email"] == "ada@example.com"
+    finally:
+        proc.terminate()
+        output, _ = proc.communicate(timeout=15)
+    assert f"course API on http://127.0.0.1:{port}" in output
+    assert token not in output and token.split("|")[1] not in output  # its request log lines carry no token
+
+
+def test_serve_refuses_a_lock_lease_longer_than_the_claim_lease(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COURSE_")}
+    env |= {"COURSE_BACKENDS": "embedded", "COURSE_BUILD_DIR": str(tmp_path / "build")}
+    done = subprocess.run([*COURSE, "serve", "--claim-lease-ms", "1000", "--lock-lease-ms", "5000"], env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "shorter than the claim" in done.stderr and "Traceback" not in done.stderr

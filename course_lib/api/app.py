@@ -27,6 +27,7 @@ from ..faults import SimulatedCrash
 from ..idempotency.messages import json_response
 from ..orders import DEFAULT_CLAIM_LEASE, DEFAULT_LOCK_LEASE_MS, OrderIn, OrderOut, OrderService
 from ..orders.models import MeOut, OrderPage, Problem, TokenIn, TokenOut
+from ..orders.service import check_leases
 from . import problems
 from .middleware import MAX_BODY_BYTES, BodyLimit, RequestLog
 
@@ -42,6 +43,9 @@ class ApiConfig:
     lock_lease_ms: int = DEFAULT_LOCK_LEASE_MS
     fault_injection: bool = False
     max_body_bytes: int = MAX_BODY_BYTES
+
+    def __post_init__(self) -> None:
+        check_leases(self.claim_lease, self.lock_lease_ms)
 
 
 def _problems(*statuses: int) -> dict:

@@ -55,6 +55,14 @@ MAX_PAGE = 100
 Clock = Callable[[], datetime]
 
 
+def check_leases(claim_lease: timedelta, lock_lease_ms: int) -> None:
+    """ValueError unless 0 < lock lease < claim lease (see DEFAULT_LOCK_LEASE_MS for why)."""
+    if lock_lease_ms <= 0 or lock_lease_ms >= claim_lease.total_seconds() * 1000:
+        raise ValueError(f"the lock's lease ({lock_lease_ms} ms) must be positive and shorter than the claim's "
+                         f"({claim_lease.total_seconds() * 1000:.0f} ms), or a crashed worker's lock outlives "
+                         "its claim and turns away the retry that should take over")
+
+
 @dataclass(frozen=True)
 class OrderOutcome:
     """The HTTP answer plus what the request log records about how it was reached."""
@@ -86,10 +94,7 @@ class OrderService:
 
     def __init__(self, engine: Engine, redis_client: redis.Redis, claim_lease: timedelta = DEFAULT_CLAIM_LEASE,
                  lock_lease_ms: int = DEFAULT_LOCK_LEASE_MS, clock: Clock = utc_now) -> None:
-        if lock_lease_ms >= claim_lease.total_seconds() * 1000:
-            raise ValueError(f"the lock's lease ({lock_lease_ms} ms) must be shorter than the claim's "
-                             f"({claim_lease.total_seconds() * 1000:.0f} ms), or a crashed worker's lock outlives "
-                             "its claim and turns away the retry that should take over")
+        check_leases(claim_lease, lock_lease_ms)
         self.engine, self.redis, self.lock_lease_ms, self.clock = engine, redis_client, lock_lease_ms, clock
         self.store = IdempotencyStore(engine, lease=claim_lease, clock=clock)
         self.operation = Operation(external=self._upsert_order, record=self._answer_with_order)
