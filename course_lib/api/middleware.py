@@ -92,19 +92,31 @@ class RequestLog:
         request_id = given if _SAFE_REQUEST_ID.match(given) else uuid.uuid4().hex
         scope.setdefault("state", {})["log"] = fields = {}
         status = {"code": 500}
+        logged = False
         start = time.perf_counter()
 
-        async def send_with_id(message: dict) -> None:
-            if message["type"] == "http.response.start":
-                status["code"] = message["status"]
-                message.setdefault("headers", []).append((REQUEST_ID_HEADER.encode(), request_id.encode()))
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_with_id)
-        finally:
+        def write_line() -> None:
+            nonlocal logged
+            if logged:
+                return
+            logged = True
             route = getattr(scope.get("route"), "path", None) or "unmatched"
             self.log.info("request", request_id=request_id, method=scope["method"], route=route,
                           user_id=fields.get("user_id"), idem_key_hash=fields.get("idem_key_hash"),
                           lock=fields.get("lock"), replay=fields.get("replay", False), status=status["code"],
                           latency_ms=round((time.perf_counter() - start) * 1000, 2))
+
+        async def send_with_id(message: dict) -> None:
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+                message.setdefault("headers", []).append((REQUEST_ID_HEADER.encode(), request_id.encode()))
+            elif message["type"] == "http.response.body" and not message.get("more_body", False):
+                # Written before the last byte leaves: a client (or a test) that has its answer can
+                # rely on the line being there already.
+                write_line()
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            write_line()  # the app failed before answering: still one line, with status 500
