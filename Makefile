@@ -35,6 +35,7 @@ bench: setup
 	$(BIN)/course bench jitter
 	$(BIN)/course bench events
 	$(BIN)/course bench orders
+	$(BIN)/course bench sql
 
 clean:
 	rm -rf build .pytest_cache .ruff_cache

@@ -10,7 +10,8 @@ usually just:
 from __future__ import annotations
 
 from . import backends, race
-from .notebook import backend_table, expect_error, setup, show_source, show_table
+from .notebook import backend_table, expect_error, needs_mysql, setup, show_source, show_table
 
 __version__ = "0.1.0"
-__all__ = ["backends", "race", "setup", "show_source", "show_table", "expect_error", "backend_table", "__version__"]
+__all__ = ["backends", "race", "setup", "show_source", "show_table", "needs_mysql", "expect_error", "backend_table",
+           "__version__"]

@@ -133,8 +133,11 @@ def serve(args: argparse.Namespace) -> int:
 
 def bench(args: argparse.Namespace) -> int:
     """Run a side-by-side benchmark and write its results under build/bench/."""
-    from .bench import events, idempotency, jitter, orders
+    from .bench import events, idempotency, jitter, orders, sql
 
+    if args.name == "sql":
+        sql.main(orders=args.orders)
+        return 0
     if args.name == "orders":
         figures = orders.main(requests=args.requests, clients=args.clients, crash_share=args.crash_share)["figures"]
         return 0 if figures["duplicate_orders"] == 0 and figures["lost_orders"] == 0 else 1
@@ -174,7 +177,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p_serve.add_argument("--lock-lease-ms", type=int, default=10_000, help="Redis lock lease (< claim lease)")
     p_serve.set_defaults(fn=serve)
     p_bench = sub.add_parser("bench", help="side-by-side benchmarks (ours vs a named peer)")
-    p_bench.add_argument("name", choices=["idempotency", "jitter", "events", "orders"])
+    p_bench.add_argument("name", choices=["idempotency", "jitter", "events", "orders", "sql"])
+    p_bench.add_argument("--orders", type=int, default=1_000_000, help="sql: orders to load")
     p_bench.add_argument("--events", type=int, default=10_000, help="events: stream length")
     p_bench.add_argument("--runs", type=int, default=100, help="jitter: runs per setting")
     p_bench.add_argument("--requests", type=int, default=10_000, help="idempotency, orders: requests per run")

@@ -114,6 +114,15 @@ def show_table(rows: Sequence[dict[str, Any]], columns: Sequence[str] | None = N
         print("  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)))
 
 
+def needs_mysql(engine: Any, what: str) -> bool:
+    """True on MySQL/MariaDB; elsewhere print, visibly, that `what` is skipped and why, and return False."""
+    if engine.dialect.name in ("mysql", "mariadb"):
+        return True
+    print(f"SKIPPED on the embedded {engine.dialect.name}: this cell ({what}) runs only on MySQL/MariaDB. Start "
+          "MariaDB (see README) or set COURSE_DATABASE_URL, then run this notebook again.")
+    return False
+
+
 def show_source(obj: Any) -> None:
     """Display the source of a function or class from course_lib, highlighted."""
     source = inspect.getsource(obj)

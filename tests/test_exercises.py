@@ -7,6 +7,7 @@ import pytest
 from course_lib import exercises
 from course_lib.exercises.start_here import naive_increment
 from course_lib.solutions import reference
+from course_lib.sqlperf import pagination
 
 
 @pytest.mark.parametrize("name", exercises.names())
@@ -94,3 +95,10 @@ def test_treating_an_expired_token_as_forbidden_is_caught():
 
     report = exercises.check("auth_status", forbidden_when_expired, quiet=True)
     assert any("expired" in f for f in report.failed)
+
+
+def test_a_keyset_on_a_non_unique_column_fails_the_pagination_check():
+    report = exercises.check("keyset_sql", lambda: pagination.WALKS["keyset on created_at alone"][0].replace(
+        "WHERE created_at < :c", "WHERE created_at < :c AND :i = :i"), quiet=True)
+    assert report.attempted and not report.ok
+    assert any("skipped" in f for f in report.failed)

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from . import events, idempotency, orders, retries, start_here, tokens
+from . import events, idempotency, orders, retries, sqlperf, start_here, tokens
 
-_MODULES = [start_here, idempotency, retries, events, orders, tokens]
+_MODULES = [start_here, idempotency, retries, events, orders, tokens, sqlperf]
 
 
 def reference(name: str) -> Callable[..., Any]:

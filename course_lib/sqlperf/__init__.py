@@ -1,0 +1,13 @@
+"""Query performance on MySQL/MariaDB (and SQLite): plans, indexes, pagination, partitions, locks (notebook 06).
+
+    from course_lib.sqlperf import generate, queries, pagination, partitions, transactions
+"""
+
+from __future__ import annotations
+
+from . import generate, pagination, partitions, plans, queries, results, transactions
+from .plans import Plan, analyze, explain, time_query
+from .schema import add_index, drop_index, reset
+
+__all__ = ["Plan", "add_index", "analyze", "drop_index", "explain", "generate", "pagination", "partitions", "plans",
+           "queries", "reset", "results", "time_query", "transactions"]
