@@ -133,8 +133,11 @@ def serve(args: argparse.Namespace) -> int:
 
 def bench(args: argparse.Namespace) -> int:
     """Run a side-by-side benchmark and write its results under build/bench/."""
-    from .bench import events, idempotency, jitter, orders, sql
+    from .bench import events, idempotency, jitter, orders, s3, sql
 
+    if args.name == "s3":
+        s3.main(repeat=args.repeat)
+        return 0
     if args.name == "sql":
         sql.main(orders=args.orders)
         return 0
@@ -177,14 +180,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     p_serve.add_argument("--lock-lease-ms", type=int, default=10_000, help="Redis lock lease (< claim lease)")
     p_serve.set_defaults(fn=serve)
     p_bench = sub.add_parser("bench", help="side-by-side benchmarks (ours vs a named peer)")
-    p_bench.add_argument("name", choices=["idempotency", "jitter", "events", "orders", "sql"])
+    p_bench.add_argument("name", choices=["idempotency", "jitter", "events", "orders", "sql", "s3"])
     p_bench.add_argument("--orders", type=int, default=1_000_000, help="sql: orders to load")
     p_bench.add_argument("--events", type=int, default=10_000, help="events: stream length")
     p_bench.add_argument("--runs", type=int, default=100, help="jitter: runs per setting")
     p_bench.add_argument("--requests", type=int, default=10_000, help="idempotency, orders: requests per run")
     p_bench.add_argument("--clients", type=int, default=64, help="idempotency, orders: concurrent clients")
     p_bench.add_argument("--crash-share", type=float, default=0.01, help="share of requests that crash after the work")
-    p_bench.add_argument("--repeat", type=int, default=3, help="runs per side; throughput is the median")
+    p_bench.add_argument("--repeat", type=int, default=3,
+                         help="idempotency, s3: runs per side; throughput is the median")
     p_bench.set_defaults(fn=bench)
     args = parser.parse_args(argv)
     try:

@@ -11,6 +11,7 @@ blocking SQL and Redis calls belong.
 # No `from __future__ import annotations` here: FastAPI reads the route signatures at runtime,
 # and the `Caller` alias below is local to create_app.
 
+import functools
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Annotated
@@ -22,13 +23,15 @@ from fastapi.security import HTTPBearer
 from sqlalchemy.engine import Engine
 from starlette.concurrency import run_in_threadpool
 
+from .. import backends
 from ..auth import ABILITIES, Authenticated, AuthError, TokenService, check_credentials
 from ..faults import SimulatedCrash
 from ..idempotency.messages import json_response
 from ..orders import DEFAULT_CLAIM_LEASE, DEFAULT_LOCK_LEASE_MS, OrderIn, OrderOut, OrderService
 from ..orders.models import MeOut, OrderPage, Problem, TokenIn, TokenOut
 from ..orders.service import check_leases
-from . import problems
+from ..s3.service import UploadService
+from . import problems, uploads
 from .middleware import MAX_BODY_BYTES, BodyLimit, RequestLog
 
 # Honoured only when ApiConfig.fault_injection is on (the benchmark's server): lets the client pick
@@ -52,7 +55,10 @@ def _problems(*statuses: int) -> dict:
     return {s: {"model": Problem, "content": {"application/problem+json": {}}} for s in statuses}
 
 
-def create_app(engine: Engine, redis_client: redis.Redis, config: ApiConfig | None = None) -> FastAPI:
+def create_app(engine: Engine, redis_client: redis.Redis, config: ApiConfig | None = None,
+               upload_service: UploadService | None = None) -> FastAPI:
+    """The course API on `engine` and `redis_client`. Uploads use `upload_service`, or one on this
+    process's S3 backend, created on the first upload request (no S3 server starts before that)."""
     config = config or ApiConfig()
     tokens = TokenService(engine)
     orders = OrderService(engine, redis_client, claim_lease=config.claim_lease, lock_lease_ms=config.lock_lease_ms)
@@ -71,7 +77,8 @@ def create_app(engine: Engine, redis_client: redis.Redis, config: ApiConfig | No
 
     Caller = Annotated[Authenticated, Depends(caller)]
     app = FastAPI(title="Backend Reliability Lab API", version="1.0",
-                  description="Sanctum-style tokens and idempotent create-order (notebooks 02 and 07).")
+                  description="Sanctum-style tokens, idempotent create-order and presigned multipart uploads "
+                              "(notebooks 02, 05 and 07).")
     problems.install(app)
 
     @app.post("/api/tokens", status_code=201, response_model=TokenOut, responses=_problems(400, 401, 413, 422),
@@ -135,6 +142,8 @@ def create_app(engine: Engine, redis_client: redis.Redis, config: ApiConfig | No
         except ValueError as exc:
             return problems.problem_response(400, "Bad cursor", str(exc))
         return problems.plain(json_response(200, page))
+
+    uploads.install(app, functools.cache(lambda: upload_service or UploadService.on(engine, backends.s3())), can)
 
     app.add_middleware(RequestLog)
     app.add_middleware(BodyLimit, limit=config.max_body_bytes)  # outermost: runs first

@@ -30,6 +30,10 @@ def problem_response(status: int, title: str, detail: str, headers: dict[str, st
                     media_type=PROBLEM_JSON)
 
 
+def json_answer(status: int, payload: Any) -> Response:
+    return Response(json.dumps(payload, separators=(",", ":")), status_code=status, media_type="application/json")
+
+
 def plain(response: PlainResponse) -> Response:
     """A course_lib Response (status, bytes, headers) as a Starlette response, byte for byte."""
     headers = {k: v for k, v in response.headers.items() if k.lower() != "content-type"}

@@ -34,7 +34,7 @@ from .schema import users
 
 ALPHABET = string.ascii_letters + string.digits
 SECRET_LENGTH = 40  # Sanctum's Str::random(40)
-ABILITIES = ("orders:create", "orders:read")
+ABILITIES = ("orders:create", "orders:read", "uploads:write")
 DEFAULT_ABILITIES = ABILITIES
 # Sanctum's tokens never expire unless configured; a course about production habits sets a limit.
 DEFAULT_LIFETIME = timedelta(days=30)

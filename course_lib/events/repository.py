@@ -9,6 +9,7 @@ schema is ignored (and rewritten on the next save), because the events can alway
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from dataclasses import asdict
 
@@ -16,13 +17,17 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from ..backends.sql_backend import upsert
+from ..retry import FullJitter
 from .domain import Event, Order
 from .store import ConcurrencyError, EventStore, Json, fetch, metadata
 
 # Bump when Order's fields change shape: older snapshots are then ignored and rebuilt from events.
 SNAPSHOT_SCHEMA = 1
-# A command that keeps losing the race to other writers gives up after this many reloads.
-MAX_CONCURRENCY_RETRIES = 10
+# A command that keeps losing the race to other writers gives up after this many reloads. With N
+# writers on one stream the unluckiest can lose N - 1 times in a row even with fair backoff; 20
+# covers the 16-writer test with room, and the jittered pause between reloads (notebook 03) keeps
+# the writers from colliding in lock step.
+MAX_CONCURRENCY_RETRIES = 20
 
 snapshots_table = sa.Table(
     "snapshots", metadata,
@@ -52,12 +57,13 @@ class OrderRepository:
 
     def execute(self, order_id: str, command: Command) -> Order:
         """Load, decide, append at the loaded version; on a conflict reload and decide again."""
+        pauses = FullJitter(base_s=0.001, cap_s=0.05).delays()
         for _ in range(MAX_CONCURRENCY_RETRIES):
             order = self.load(order_id)
             try:
                 return self.save(order, command(order))
             except ConcurrencyError:
-                continue
+                time.sleep(next(pauses))
         raise ConcurrencyError(order_id, -1)
 
     def save(self, order: Order, new_events: list[Event]) -> Order:

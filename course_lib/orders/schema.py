@@ -15,6 +15,7 @@ from sqlalchemy.engine import Engine
 from ..auth.schema import metadata as auth_metadata
 from ..idempotency import schema as idempotency_schema
 from ..idempotency.schema import Id, Timestamp
+from ..s3.schema import metadata as uploads_metadata
 
 metadata = sa.MetaData()
 
@@ -42,12 +43,12 @@ inventory = sa.Table(
 
 
 def reset(engine: Engine) -> None:
-    """Drop and recreate every table the API uses: accounts, tokens, idempotency keys, orders."""
+    """Drop and recreate every table the API uses: accounts, tokens, idempotency keys, orders, uploads."""
     idempotency_schema.reset(engine)
     with engine.begin() as conn:
         if engine.dialect.name in ("mysql", "mariadb"):
             conn.exec_driver_sql(f"SET SESSION lock_wait_timeout = {idempotency_schema.DDL_LOCK_WAIT_S}")
-        metadata.drop_all(conn)
-        auth_metadata.drop_all(conn)
-        auth_metadata.create_all(conn)
-        metadata.create_all(conn)
+        for tables in (metadata, uploads_metadata, auth_metadata):
+            tables.drop_all(conn)
+        for tables in (auth_metadata, metadata, uploads_metadata):
+            tables.create_all(conn)

@@ -1,0 +1,138 @@
+"""`course bench s3`: our presigned-part uploader against boto3's TransferManager, same server, same file.
+
+The server is COURSE_S3_ENDPOINT when set, else moto's S3 server in its own process (so neither side
+shares a process, or a GIL, with it). For each file size (64 MiB and 256 MiB by default) the two sides
+take turns, `repeat` times, with the same part size (8 MiB) and concurrency (8): ours signs each part
+through the course API and PUTs it with httpx; TransferManager (`upload_file`) signs locally with the
+credentials. Throughput is the median; `ratio` = ours / TransferManager's. Every upload of ours is
+checked: the object's ETag is the multipart ETag computed locally.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+from boto3.s3.transfer import TransferConfig
+
+from .. import api, backends
+from ..auth import TokenService, seed_users
+from ..backends import settings
+from ..backends.s3_backend import EMBEDDED_CREDENTIALS, S3Backend
+from ..logs import discard
+from ..orders import reset
+from ..s3 import MiB, Uploader, UploadService
+
+PART, CONCURRENCY = 8 * MiB, 8
+SERVER_START_TIMEOUT_S = 30
+
+
+class OwnMotoServer:
+    """moto's S3 server as a separate process on a free loopback port."""
+
+    def __init__(self) -> None:
+        self.port = settings.free_port()
+        self.process = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.url = f"http://127.0.0.1:{self.port}"
+        deadline = time.monotonic() + SERVER_START_TIMEOUT_S
+        while True:
+            try:
+                httpx.get(self.url, timeout=1)
+                return
+            except httpx.TransportError:
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("moto's server did not start (python -m moto.server)") from None
+                time.sleep(0.1)
+
+    def backend(self) -> S3Backend:
+        import moto
+
+        return S3Backend(endpoint=self.url, embedded=True, server="moto server (own process)", version=moto.__version__,
+                         credentials=dict(EMBEDDED_CREDENTIALS))
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=10)
+
+
+def _file(folder: Path, size: int) -> Path:
+    path = folder / f"bench-{size // MiB}MiB.bin"
+    if not path.exists() or path.stat().st_size != size:
+        with open(path, "wb") as f:
+            for _ in range(size // MiB):
+                f.write(os.urandom(MiB))
+    return path
+
+
+def _ours(uploader: Uploader, boto, bucket: str, path: Path) -> float:
+    result = uploader.upload(path, path.name, part_size=PART)
+    if result.etag != result.expected_etag:
+        raise AssertionError(f"ETag {result.etag} != {result.expected_etag}")
+    boto.delete_object(Bucket=bucket, Key=result.key)
+    return result.mb_per_s
+
+
+def _transfer_manager(boto, transfer: TransferConfig, bucket: str, path: Path, run: int) -> float:
+    key = f"transfer-manager/{run}/{path.name}"
+    start = time.perf_counter()
+    boto.upload_file(str(path), bucket, key, Config=transfer)
+    seconds = time.perf_counter() - start
+    boto.delete_object(Bucket=bucket, Key=key)
+    return path.stat().st_size / 1e6 / seconds
+
+
+def main(sizes_mib: tuple[int, ...] = (64, 256), repeat: int = 3, out: Path | None = None) -> dict:
+    discard()  # the API logs every sign request; the bench prints its own table
+    engine = backends.sql().engine
+    reset(engine)
+    user = seed_users(engine)[0]
+    token = TokenService(engine).create(user.id, "bench", ["uploads:write"]).plain_text
+    own = None if settings.current().s3_endpoint else OwnMotoServer()
+    s3_backend = own.backend() if own else backends.s3()
+    service = UploadService.on(engine, s3_backend, bucket="course-bench")
+    server = api.start(api.create_app(engine, backends.redis().new_client(), upload_service=service))
+    folder = settings.current().build_dir / "bench"
+    folder.mkdir(parents=True, exist_ok=True)
+    boto = s3_backend.new_client(max_pool_connections=CONCURRENCY)
+    transfer = TransferConfig(multipart_threshold=PART, multipart_chunksize=PART, max_concurrency=CONCURRENCY)
+    uploader = Uploader(server.url, token, concurrency=CONCURRENCY, progress=False)
+    report: dict = {"benchmark": "s3", "server": s3_backend.server, "part_size": PART, "concurrency": CONCURRENCY,
+                    "repeat": repeat, "sizes": {}}
+    try:
+        for size_mib in sizes_mib:
+            path = _file(folder, size_mib * MiB)
+            ours, theirs = [], []
+            for i in range(repeat):
+                # Taking turns, and swapping who goes first: drift on a noisy machine hits both sides
+                # alike. Each object is deleted after its run so the server's memory stays flat.
+                for side in ("ours", "theirs") if i % 2 == 0 else ("theirs", "ours"):
+                    if side == "ours":
+                        ours.append(_ours(uploader, boto, service.bucket, path))
+                    else:
+                        theirs.append(_transfer_manager(boto, transfer, service.bucket, path, i))
+            ours_mbps, theirs_mbps = statistics.median(ours), statistics.median(theirs)
+            report["sizes"][f"{size_mib}MiB"] = {
+                "ours_mb_per_s": round(ours_mbps, 1), "transfer_manager_mb_per_s": round(theirs_mbps, 1),
+                "ratio": round(ours_mbps / theirs_mbps, 3), "ours_runs": [round(x, 1) for x in ours],
+                "transfer_manager_runs": [round(x, 1) for x in theirs]}
+    finally:
+        uploader.close()
+        server.stop()
+        if own:
+            own.stop()
+    report["ratio"] = min(s["ratio"] for s in report["sizes"].values())
+    out = out or folder / "s3.json"
+    out.write_text(json.dumps(report, indent=2))
+    print(f"S3 server: {report['server']}; part {PART // MiB} MiB, concurrency {CONCURRENCY}, median of {repeat}")
+    print(f"{'file':<10}{'ours MB/s':>12}{'TransferManager MB/s':>22}{'ratio':>8}")
+    for name, s in report["sizes"].items():
+        print(f"{name:<10}{s['ours_mb_per_s']:>12}{s['transfer_manager_mb_per_s']:>22}{s['ratio']:>8}")
+    print(f"ratio (worst size) = {report['ratio']}  -> {out}")
+    return report

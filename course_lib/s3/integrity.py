@@ -1,0 +1,32 @@
+"""Checksums of a multipart upload: each part's MD5, and the object's multipart ETag.
+
+S3's ETag of a multipart object is not the MD5 of the object: it is the MD5 of the concatenated
+binary MD5s of the parts, followed by "-" and the number of parts. Computing it locally and
+comparing it with the server's proves that the server assembled exactly the parts we sent, in order.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections.abc import Iterable
+
+
+def md5_digest(data: bytes) -> bytes:
+    return hashlib.md5(data, usedforsecurity=False).digest()
+
+
+def content_md5(digest: bytes) -> str:
+    """The Content-MD5 header value: base64 of the binary digest. S3 rejects a body that does not match."""
+    return base64.b64encode(digest).decode()
+
+
+def part_etag(digest: bytes) -> str:
+    """The ETag S3 answers for an uploaded part: the hex MD5 in double quotes."""
+    return f'"{digest.hex()}"'
+
+
+def multipart_etag(digests: Iterable[bytes]) -> str:
+    """The ETag of the completed object: md5(concatenated part digests) + "-N", in quotes."""
+    digests = list(digests)
+    return f'"{hashlib.md5(b"".join(digests), usedforsecurity=False).hexdigest()}-{len(digests)}"'

@@ -1,0 +1,261 @@
+"""The client's half of a presigned multipart upload: no S3 credentials, only the course API and plain HTTP.
+
+    uploader = Uploader(api_url, token)
+    result = uploader.upload(path)            # init, sign, parallel PUTs with retries, complete
+    result = uploader.resume(upload_id, path) # after a crash: ListParts, send only what is missing
+
+Each part: read its bytes, MD5 them, ask the API for a URL bound to that MD5, PUT the bytes with
+Content-MD5, and compare the ETag the server answers with the local MD5 (the embedded server does not
+check Content-MD5, so the client does). Failures (5xx, timeouts, a corrupted part) are retried with
+full jitter from course_lib.retry; a part of an aborted upload is not retried. At the end the
+object's ETag must equal the multipart ETag computed locally.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+from tqdm.auto import tqdm
+
+from ..faults import SimulatedCrash
+from ..retry import FullJitter, RetriesExhausted, Retryable, RetryPlan, retry
+from .integrity import content_md5, md5_digest, multipart_etag, part_etag
+from .plan import Part, PartPlan
+
+Source = bytes | Path
+# Eight parts in flight: enough to fill a link's bandwidth-delay product on a LAN, few enough that a
+# 2-core laptop is not just switching threads. boto3's TransferManager defaults to 10.
+DEFAULT_CONCURRENCY = 8
+PART_ATTEMPTS = 8
+
+
+class UploadFailed(Exception):
+    """The upload cannot finish as asked; the message says why and what to do."""
+
+
+class UploadAborted(UploadFailed):
+    """The upload was aborted: its parts are gone and retrying them cannot succeed."""
+
+
+@dataclass
+class PartResult:
+    number: int
+    etag: str
+    attempts: int
+    started: float  # seconds since the upload began
+    finished: float
+
+
+@dataclass
+class UploadResult:
+    upload_id: str
+    key: str
+    size: int
+    etag: str = ""
+    expected_etag: str = ""
+    parts: list[PartResult] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def sent(self) -> int:
+        """Parts sent in this call (a resume sends only the missing ones)."""
+        return len(self.parts)
+
+    @property
+    def retries(self) -> int:
+        return sum(p.attempts - 1 for p in self.parts)
+
+    @property
+    def mb_per_s(self) -> float:
+        return self.size / 1e6 / self.seconds if self.seconds else 0.0
+
+
+def url_expired(url: str, now: datetime | None = None) -> bool:
+    """True when a SigV4 presigned URL is past X-Amz-Date + X-Amz-Expires (checked before sending:
+    the embedded server accepts expired URLs, real S3 answers 403)."""
+    query = parse_qs(urlsplit(url).query)
+    if "X-Amz-Date" not in query or "X-Amz-Expires" not in query:
+        return False
+    signed = datetime.strptime(query["X-Amz-Date"][0], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+    return (now or datetime.now(UTC)).timestamp() >= signed.timestamp() + int(query["X-Amz-Expires"][0])
+
+
+def _read(source: Source, part: Part) -> bytes:
+    if isinstance(source, bytes | bytearray | memoryview):
+        return bytes(source[part.offset:part.offset + part.length])
+    with open(source, "rb") as f:
+        f.seek(part.offset)
+        return f.read(part.length)
+
+
+def _size(source: Source) -> int:
+    return len(source) if isinstance(source, bytes | bytearray | memoryview) else Path(source).stat().st_size
+
+
+class Uploader:
+    """Uploads through the course API's /api/uploads endpoints and presigned part URLs."""
+
+    def __init__(self, api_url: str, token: str, concurrency: int = DEFAULT_CONCURRENCY,
+                 transport: httpx.BaseTransport | None = None, seed: int = 0, progress: bool = True,
+                 timeout_s: float = 60.0) -> None:
+        self.api = httpx.Client(base_url=api_url, headers={"Authorization": f"Bearer {token}"}, timeout=timeout_s)
+        limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+        self.http = httpx.Client(transport=transport, limits=limits, timeout=timeout_s)
+        self.concurrency, self.seed, self.progress = concurrency, seed, progress
+        self._aborted: set[str] = set()
+        # The client's own record of uploads it started and has not completed: what a real client
+        # keeps in a state file so that, after a crash, it knows which upload to resume.
+        self.journal: dict[str, dict] = {}
+
+    # -- the API calls (backend role) --------------------------------------------------------------
+
+    def _api(self, method: str, path: str, **kwargs) -> dict | list | None:
+        response = self.api.request(method, path, **kwargs)
+        if response.status_code >= 400:
+            problem = response.json()
+            raise UploadFailed(f"{method} {path}: {response.status_code} {problem.get('title')}: "
+                               f"{problem.get('detail')}")
+        return response.json() if response.content else None
+
+    def start(self, filename: str, size: int, part_size: int | None = None) -> dict:
+        body = {"filename": filename, "size": size, **({"part_size": part_size} if part_size else {})}
+        return self._api("POST", "/api/uploads", json=body)
+
+    def sign(self, upload_id: str, number: int, digest: bytes) -> dict:
+        signed = self._api("POST", f"/api/uploads/{upload_id}/sign", json={"parts": {str(number): content_md5(digest)}})
+        return signed[0]
+
+    def list_parts(self, upload_id: str) -> list[dict]:
+        return self._api("GET", f"/api/uploads/{upload_id}/parts")
+
+    def abort(self, upload_id: str) -> None:
+        self._aborted.add(upload_id)
+        self._api("DELETE", f"/api/uploads/{upload_id}")
+
+    def download_url(self, upload_id: str) -> str:
+        return self._api("GET", f"/api/uploads/{upload_id}/download")["url"]
+
+    # -- one part ------------------------------------------------------------------------------------
+
+    def put_part(self, upload_id: str, part: Part, data: bytes, digest: bytes, t0: float) -> PartResult:
+        """PUT one part until the server holds exactly these bytes (ETag == local MD5 `digest`)."""
+        attempts, started = 0, time.perf_counter() - t0
+
+        def attempt() -> str:
+            nonlocal attempts
+            attempts += 1
+            signed = self.sign(upload_id, part.number, digest)
+            if url_expired(signed["url"]):  # clock skew or a very slow queue: ask again rather than send
+                raise Retryable(f"part {part.number}: the signed URL had expired before it was used")
+            try:
+                response = self.http.put(signed["url"], content=data, headers=signed["headers"])
+            except httpx.TransportError as exc:
+                raise Retryable(f"part {part.number}: {type(exc).__name__}", timeout=True) from None
+            if response.status_code in (404, 500) and self._is_aborted(upload_id):
+                raise UploadAborted(f"upload {upload_id} was aborted; its parts are gone: start a new upload")
+            if response.status_code >= 500 or response.status_code == 429:
+                raise Retryable(f"part {part.number}: {response.status_code}")
+            if response.status_code >= 400:
+                raise UploadFailed(f"part {part.number}: {response.status_code} {response.text[:200]}")
+            etag = response.headers.get("etag", "")
+            if etag != part_etag(digest):  # the server stored other bytes than we sent
+                raise Retryable(f"part {part.number}: server ETag {etag} != local MD5 {digest.hex()} (corrupted)")
+            return etag
+
+        plan = RetryPlan(FullJitter(base_s=0.05, cap_s=2.0, seed=self.seed * 100_003 + part.number),
+                         attempts=PART_ATTEMPTS, method="PUT")
+        try:
+            etag = retry(attempt, plan)
+        except RetriesExhausted as exc:
+            raise UploadFailed(f"part {part.number} failed {PART_ATTEMPTS} times ({exc.last}); the upload can be "
+                               f"resumed with Uploader.resume({upload_id!r}, ...)") from None
+        return PartResult(part.number, etag, attempts, started, time.perf_counter() - t0)
+
+    def _is_aborted(self, upload_id: str) -> bool:
+        if upload_id in self._aborted:
+            return True
+        response = self.api.get(f"/api/uploads/{upload_id}")
+        return response.status_code == 200 and response.json()["status"] == "aborted"
+
+    # -- whole uploads -------------------------------------------------------------------------------
+
+    def upload(self, source: Source, filename: str = "upload.bin", part_size: int | None = None,
+               crash_after_parts: int | None = None) -> UploadResult:
+        """Upload `source` (bytes or a file path). `crash_after_parts=N` simulates the client process
+        dying once N parts are stored: SimulatedCrash, nothing completed, nothing aborted."""
+        created = self.start(filename, _size(source), part_size)
+        self.journal[created["upload_id"]] = created
+        return self._send(created, source, skip={}, crash_after_parts=crash_after_parts)
+
+    def resume(self, upload_id: str, source: Source) -> UploadResult:
+        """Finish an interrupted upload: ask which parts the server holds, send only the others."""
+        status = self._api("GET", f"/api/uploads/{upload_id}")
+        if status["status"] != "open":
+            raise UploadFailed(f"upload {upload_id} is {status['status']}; nothing to resume")
+        if status["size"] != _size(source):
+            raise UploadFailed(f"upload {upload_id} was started for {status['size']} bytes, this source has "
+                               f"{_size(source)}: resume with the same file")
+        stored = {p["number"]: p["etag"] for p in self.list_parts(upload_id)}
+        return self._send(status, source, skip=stored)
+
+    def _send(self, created: dict, source: Source, skip: dict[int, str],
+              crash_after_parts: int | None = None) -> UploadResult:
+        """Every part in a worker: read, MD5 (hashlib releases the GIL, so parts hash in parallel),
+        skip it if the server already holds those bytes, else sign and PUT it. Then complete."""
+        upload_id, t0 = created["upload_id"], time.perf_counter()
+        plan = PartPlan(created["size"], created["part_size"])
+        result = UploadResult(upload_id, created["key"], created["size"])
+        bar = tqdm(total=plan.size, unit="B", unit_scale=True, desc=f"upload {created['key'][-24:]}",
+                   disable=not self.progress, leave=False)
+        lock, done, digests = threading.Lock(), [], {}
+
+        def one(part: Part) -> None:
+            data = _read(source, part)
+            digest = digests[part.number] = md5_digest(data)
+            if skip.get(part.number) != part_etag(digest):
+                outcome = self.put_part(upload_id, part, data, digest, t0)
+                with lock:
+                    done.append(outcome)
+                    if crash_after_parts is not None and len(done) >= crash_after_parts:
+                        raise SimulatedCrash(f"client died after {len(done)} parts")
+            bar.update(part.length)
+
+        try:
+            with ThreadPoolExecutor(self.concurrency) as pool:
+                futures = [pool.submit(one, p) for p in plan.parts()]
+                finished, _ = wait(futures, return_when=FIRST_EXCEPTION)
+                failed = next((f for f in finished if f.exception()), None)
+                if failed:
+                    for f in futures:
+                        f.cancel()
+                    raise failed.exception()
+        finally:
+            bar.close()
+        result.parts = sorted(done, key=lambda p: p.number)
+        etags = {n: part_etag(d) for n, d in digests.items()}
+        completed = self._api("POST", f"/api/uploads/{upload_id}/complete",
+                              json={"parts": [{"number": n, "etag": etags[n]} for n in sorted(etags)]})
+        result.etag = completed["etag"]
+        result.expected_etag = multipart_etag(digests[n] for n in sorted(digests))
+        result.seconds = time.perf_counter() - t0
+        self.journal.pop(upload_id, None)
+        if result.etag != result.expected_etag:
+            raise UploadFailed(f"the object's ETag {result.etag} is not the multipart ETag of what we sent "
+                               f"({result.expected_etag}): the server assembled something else; do not trust it")
+        return result
+
+    def download(self, upload_id: str) -> bytes:
+        return self.http.get(self.download_url(upload_id)).raise_for_status().content
+
+    def close(self) -> None:
+        self.api.close()
+        self.http.close()
+
+
