@@ -36,6 +36,7 @@ bench: setup
 	$(BIN)/course bench events
 	$(BIN)/course bench orders
 	$(BIN)/course bench sql
+	$(BIN)/course bench s3
 
 clean:
 	rm -rf build .pytest_cache .ruff_cache

@@ -125,3 +125,21 @@ def panels(count: int, width: float = 12.0, height: float = 3.6) -> tuple[Figure
     style()
     fig = Figure(figsize=(width, height))
     return fig, list(fig.subplots(1, count))
+
+
+def spans(labels: list[str], starts: list[float], ends: list[float], alarms: list[bool], title: str,
+          xlabel: str, alarm_label: str = "retried") -> Figure:
+    """One horizontal bar per item from start to end (e.g. each part of an upload); alarms in red."""
+    from matplotlib.figure import Figure
+
+    style()
+    fig = Figure(figsize=(8, min(6.0, 0.9 + 0.22 * len(labels))))
+    ax = fig.add_subplot()
+    colours = ["#c0392b" if alarm else PALETTE[0] for alarm in alarms]
+    ax.barh(labels, [e - s for s, e in zip(starts, ends, strict=True)], left=starts, color=colours, height=0.7)
+    ax.invert_yaxis()
+    ax.set_xlabel(xlabel)
+    ax.set_title(title + (f"  (red: {alarm_label})" if any(alarms) else ""), loc="left")
+    ax.tick_params(axis="y", labelsize=7)
+    fig.tight_layout()
+    return fig

@@ -78,3 +78,15 @@ def test_small_orders_bench_over_http_loses_and_duplicates_nothing(tmp_path, cle
     assert figures["orders_in_database"] == report["workload"]["orders"]
     assert report["workload"]["redis_restarts"] == 1 and report["statuses"].get("502", 0) > 0
     assert 0 < figures["p50_ms"] <= figures["p99_ms"] and figures["rps"] > 0
+
+
+def test_s3_bench_compares_both_sides_on_the_same_server(tmp_path, clean_env):
+    from course_lib.bench import s3
+
+    clean_env.setenv("COURSE_BACKENDS", "embedded")
+    report = s3.main(sizes_mib=(16,), repeat=1, out=tmp_path / "s3.json")
+    assert json.loads((tmp_path / "s3.json").read_text()) == report
+    size = report["sizes"]["16MiB"]
+    assert size["ours_mb_per_s"] > 0 and size["transfer_manager_mb_per_s"] > 0
+    assert size["ratio"] == pytest.approx(size["ours_mb_per_s"] / size["transfer_manager_mb_per_s"], rel=0.02)
+    assert report["server"] == "moto server (own process)"

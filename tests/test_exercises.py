@@ -102,3 +102,9 @@ def test_a_keyset_on_a_non_unique_column_fails_the_pagination_check():
         "WHERE created_at < :c", "WHERE created_at < :c AND :i = :i"), quiet=True)
     assert report.attempted and not report.ok
     assert any("skipped" in f for f in report.failed)
+
+
+def test_a_fixed_part_size_fails_for_huge_files():
+    report = exercises.check("part_size", lambda size: 8 * 1024 * 1024, quiet=True)
+    assert report.attempted and not report.ok
+    assert any("5,000,000,000,000" in f for f in report.failed)

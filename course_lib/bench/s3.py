@@ -16,6 +16,7 @@ import statistics
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -71,21 +72,41 @@ def _file(folder: Path, size: int) -> Path:
     return path
 
 
-def _ours(uploader: Uploader, boto, bucket: str, path: Path) -> float:
+@dataclass(frozen=True)
+class Run:
+    """One upload: whole-upload throughput, and the same split at CompleteMultipartUpload."""
+
+    seconds: float
+    complete_seconds: float
+    size: int
+
+    @property
+    def mb_per_s(self) -> float:
+        return self.size / 1e6 / self.seconds
+
+    @property
+    def parts_mb_per_s(self) -> float:
+        return self.size / 1e6 / (self.seconds - self.complete_seconds)
+
+
+def _ours(uploader: Uploader, boto, bucket: str, path: Path) -> Run:
     result = uploader.upload(path, path.name, part_size=PART)
     if result.etag != result.expected_etag:
         raise AssertionError(f"ETag {result.etag} != {result.expected_etag}")
     boto.delete_object(Bucket=bucket, Key=result.key)
-    return result.mb_per_s
+    return Run(result.seconds, result.complete_seconds, result.size)
 
 
-def _transfer_manager(boto, transfer: TransferConfig, bucket: str, path: Path, run: int) -> float:
-    key = f"transfer-manager/{run}/{path.name}"
+def _transfer_manager(boto, transfer: TransferConfig, bucket: str, path: Path, run: int) -> Run:
+    key, marks = f"transfer-manager/{run}/{path.name}", {}
+    before = lambda **_: marks.__setitem__("complete", time.perf_counter())  # noqa: E731
+    boto.meta.events.register("before-call.s3.CompleteMultipartUpload", before)
     start = time.perf_counter()
     boto.upload_file(str(path), bucket, key, Config=transfer)
-    seconds = time.perf_counter() - start
+    end = time.perf_counter()
+    boto.meta.events.unregister("before-call.s3.CompleteMultipartUpload", before)
     boto.delete_object(Bucket=bucket, Key=key)
-    return path.stat().st_size / 1e6 / seconds
+    return Run(end - start, end - marks["complete"], path.stat().st_size)
 
 
 def main(sizes_mib: tuple[int, ...] = (64, 256), repeat: int = 3, out: Path | None = None) -> dict:
@@ -117,11 +138,18 @@ def main(sizes_mib: tuple[int, ...] = (64, 256), repeat: int = 3, out: Path | No
                         ours.append(_ours(uploader, boto, service.bucket, path))
                     else:
                         theirs.append(_transfer_manager(boto, transfer, service.bucket, path, i))
-            ours_mbps, theirs_mbps = statistics.median(ours), statistics.median(theirs)
+            med = lambda runs, attr: statistics.median(getattr(r, attr) for r in runs)  # noqa: E731
             report["sizes"][f"{size_mib}MiB"] = {
-                "ours_mb_per_s": round(ours_mbps, 1), "transfer_manager_mb_per_s": round(theirs_mbps, 1),
-                "ratio": round(ours_mbps / theirs_mbps, 3), "ours_runs": [round(x, 1) for x in ours],
-                "transfer_manager_runs": [round(x, 1) for x in theirs]}
+                "ours_mb_per_s": round(med(ours, "mb_per_s"), 1),
+                "transfer_manager_mb_per_s": round(med(theirs, "mb_per_s"), 1),
+                "ratio": round(med(ours, "mb_per_s") / med(theirs, "mb_per_s"), 3),
+                "ours_parts_mb_per_s": round(med(ours, "parts_mb_per_s"), 1),
+                "transfer_manager_parts_mb_per_s": round(med(theirs, "parts_mb_per_s"), 1),
+                "parts_ratio": round(med(ours, "parts_mb_per_s") / med(theirs, "parts_mb_per_s"), 3),
+                "ours_complete_s": round(med(ours, "complete_seconds"), 2),
+                "transfer_manager_complete_s": round(med(theirs, "complete_seconds"), 2),
+                "ours_runs": [round(r.mb_per_s, 1) for r in ours],
+                "transfer_manager_runs": [round(r.mb_per_s, 1) for r in theirs]}
     finally:
         uploader.close()
         server.stop()
@@ -131,8 +159,11 @@ def main(sizes_mib: tuple[int, ...] = (64, 256), repeat: int = 3, out: Path | No
     out = out or folder / "s3.json"
     out.write_text(json.dumps(report, indent=2))
     print(f"S3 server: {report['server']}; part {PART // MiB} MiB, concurrency {CONCURRENCY}, median of {repeat}")
-    print(f"{'file':<10}{'ours MB/s':>12}{'TransferManager MB/s':>22}{'ratio':>8}")
+    print(f"{'file':<8}{'ours MB/s':>11}{'TM MB/s':>9}{'ratio':>7}   {'parts only: ours':>17}{'TM':>7}{'ratio':>7}"
+          f"   {'complete s: ours':>17}{'TM':>6}")
     for name, s in report["sizes"].items():
-        print(f"{name:<10}{s['ours_mb_per_s']:>12}{s['transfer_manager_mb_per_s']:>22}{s['ratio']:>8}")
+        print(f"{name:<8}{s['ours_mb_per_s']:>11}{s['transfer_manager_mb_per_s']:>9}{s['ratio']:>7}   "
+              f"{s['ours_parts_mb_per_s']:>17}{s['transfer_manager_parts_mb_per_s']:>7}{s['parts_ratio']:>7}   "
+              f"{s['ours_complete_s']:>17}{s['transfer_manager_complete_s']:>6}")
     print(f"ratio (worst size) = {report['ratio']}  -> {out}")
     return report

@@ -20,6 +20,9 @@ KINDS = ("500", "503", "timeout")
 class FaultyTransport(httpx.BaseTransport):
     def __init__(self, share: float = 0.2, corrupt_share: float = 0.0, seed: int = 0,
                  inner: httpx.BaseTransport | None = None) -> None:
+        """Each PUT draws one number from a seeded generator, in the order PUTs are sent. Which part
+        draws which number depends on thread timing, but how many faults an upload meets does not:
+        it is the number of failing draws before the last part's success."""
         if not 0 <= share + corrupt_share < 1:
             raise ValueError("share + corrupt_share must be in [0, 1): some requests have to get through")
         self.share, self.corrupt_share = share, corrupt_share

@@ -62,6 +62,7 @@ class UploadResult:
     expected_etag: str = ""
     parts: list[PartResult] = field(default_factory=list)
     seconds: float = 0.0
+    complete_seconds: float = 0.0  # the server assembling the parts (CompleteMultipartUpload)
 
     @property
     def sent(self) -> int:
@@ -120,6 +121,8 @@ class Uploader:
         response = self.api.request(method, path, **kwargs)
         if response.status_code >= 400:
             problem = response.json()
+            if response.status_code == 409 and str(problem.get("title", "")).startswith("Upload aborted"):
+                raise UploadAborted(f"upload was aborted: {problem.get('detail')}")
             raise UploadFailed(f"{method} {path}: {response.status_code} {problem.get('title')}: "
                                f"{problem.get('detail')}")
         return response.json() if response.content else None
@@ -214,9 +217,11 @@ class Uploader:
         result = UploadResult(upload_id, created["key"], created["size"])
         bar = tqdm(total=plan.size, unit="B", unit_scale=True, desc=f"upload {created['key'][-24:]}",
                    disable=not self.progress, leave=False)
-        lock, done, digests = threading.Lock(), [], {}
+        lock, done, digests, dead = threading.Lock(), [], {}, threading.Event()
 
         def one(part: Part) -> None:
+            if dead.is_set():  # a killed process sends nothing more (PUTs already on the wire may land)
+                raise SimulatedCrash(f"client died after {crash_after_parts} parts")
             data = _read(source, part)
             digest = digests[part.number] = md5_digest(data)
             if skip.get(part.number) != part_etag(digest):
@@ -224,6 +229,7 @@ class Uploader:
                 with lock:
                     done.append(outcome)
                     if crash_after_parts is not None and len(done) >= crash_after_parts:
+                        dead.set()
                         raise SimulatedCrash(f"client died after {len(done)} parts")
             bar.update(part.length)
 
@@ -240,11 +246,12 @@ class Uploader:
             bar.close()
         result.parts = sorted(done, key=lambda p: p.number)
         etags = {n: part_etag(d) for n, d in digests.items()}
+        completing = time.perf_counter()
         completed = self._api("POST", f"/api/uploads/{upload_id}/complete",
                               json={"parts": [{"number": n, "etag": etags[n]} for n in sorted(etags)]})
         result.etag = completed["etag"]
         result.expected_etag = multipart_etag(digests[n] for n in sorted(digests))
-        result.seconds = time.perf_counter() - t0
+        result.seconds, result.complete_seconds = time.perf_counter() - t0, time.perf_counter() - completing
         self.journal.pop(upload_id, None)
         if result.etag != result.expected_etag:
             raise UploadFailed(f"the object's ETag {result.etag} is not the multipart ETag of what we sent "

@@ -1,0 +1,206 @@
+"""S3 multipart uploads: planning, integrity, the backend's checks, and the client under faults.
+
+Everything runs against a real S3 HTTP endpoint: COURSE_S3_ENDPOINT when set, else moto's server
+in-process. The API runs on the embedded SQL and Redis backends unless services are configured.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+
+import pytest
+
+from course_lib import api, backends, logs
+from course_lib.auth import TokenService, seed_users
+from course_lib.orders import reset
+from course_lib.s3 import (
+    MIN_PART,
+    FaultyTransport,
+    MiB,
+    PlanError,
+    Uploader,
+    UploadFailed,
+    UploadService,
+    md5_digest,
+    multipart_etag,
+    plan,
+    url_expired,
+)
+from course_lib.s3.plan import GiB, TiB
+
+
+@pytest.fixture(scope="module")
+def world():
+    """The course API with uploads on this process's S3 backend, and a token for the demo user Ada."""
+    logs.discard()
+    engine = backends.sql().engine
+    reset(engine)
+    ada, grace, _ = seed_users(engine)
+    service = UploadService.on(engine, backends.s3(), bucket="course-test-uploads")
+    server = api.start(api.create_app(engine, backends.redis().new_client(), upload_service=service))
+    tokens = {u.email: TokenService(engine).create(u.id, "test", ["uploads:write"]).plain_text for u in (ada, grace)}
+    yield server, service, tokens["ada@example.com"], tokens["grace@example.com"]
+    server.stop()
+
+
+@pytest.fixture
+def uploader(world):
+    server, _service, token, _ = world
+    up = Uploader(server.url, token, progress=False)
+    yield up
+    up.close()
+
+
+def blob(size: int, seed: int = 1) -> bytes:
+    return hashlib.shake_256(seed.to_bytes(4, "big")).digest(size)
+
+
+# -- planning and integrity -------------------------------------------------------------------------
+
+@pytest.mark.parametrize("size, part_size, count", [
+    (1, None, 1), (20 * MiB, None, 3), (1 * GiB, None, 128),  # 8 MiB parts
+    (100 * GiB, None, 9_310),  # 11 MiB parts: the smallest whole MiB within 10,000
+    (5 * TiB, None, 9_987),  # 525 MiB parts
+])
+def test_plan_keeps_within_s3_limits(size, part_size, count):
+    p = plan(size, part_size)
+    assert p.count == count and p.count <= 10_000
+    parts = p.parts()
+    assert sum(x.length for x in parts) == size and all(x.length >= MIN_PART for x in parts[:-1])
+
+
+@pytest.mark.parametrize("size, part_size, match", [
+    (0, None, "positive"), (6 * TiB, None, "5 TiB"), (20 * MiB, 1 * MiB, "5 MiB minimum"),
+    (100 * GiB, 5 * MiB, "10,000"), (10 * GiB, 6 * GiB, "5 GiB maximum"),
+])
+def test_plan_refuses_what_s3_would_with_a_fix_in_the_message(size, part_size, match):
+    with pytest.raises(PlanError, match=match):
+        plan(size, part_size)
+
+
+def test_multipart_etag_is_md5_of_part_md5s_with_the_count():
+    parts = [b"a" * 10, b"b" * 10]
+    expected = hashlib.md5(md5_digest(parts[0]) + md5_digest(parts[1])).hexdigest()
+    assert multipart_etag(md5_digest(p) for p in parts) == f'"{expected}-2"'
+
+
+def test_url_expiry_is_read_from_the_signature():
+    url = "http://s3/b/k?X-Amz-Date=20260101T000000Z&X-Amz-Expires=60&X-Amz-Signature=x"
+    assert url_expired(url) and not url_expired("http://s3/b/k?partNumber=1")
+
+
+# -- the client and the backend ---------------------------------------------------------------------
+
+def test_upload_completes_with_the_multipart_etag_and_the_same_bytes(uploader):
+    data = blob(12 * MiB)
+    result = uploader.upload(data, "twelve.bin", part_size=5 * MiB)
+    assert result.etag == result.expected_etag and result.etag.endswith('-3"')
+    assert uploader.download(result.upload_id) == data
+
+
+def test_twenty_percent_failing_puts_still_complete_256_mib_with_the_right_etag(world):
+    server, _service, token, _ = world
+    faults = FaultyTransport(share=0.2, seed=7)
+    up = Uploader(server.url, token, transport=faults, progress=False)
+    data = os.urandom(256 * MiB)
+    result = up.upload(data, "big.bin")
+    assert result.etag == result.expected_etag
+    assert sum(faults.injected.values()) > 0 and result.retries >= sum(faults.injected.values())
+    up.close()
+
+
+def test_a_corrupted_part_is_rejected_and_sent_again(world):
+    server, _service, token, _ = world
+    faults = FaultyTransport(share=0.0, corrupt_share=0.5, seed=3)
+    up = Uploader(server.url, token, transport=faults, progress=False)
+    data = blob(15 * MiB, seed=2)
+    result = up.upload(data, "corrupt.bin", part_size=5 * MiB)
+    assert faults.injected["corrupted"] > 0 and result.retries >= faults.injected["corrupted"]
+    assert result.etag == result.expected_etag and up.download(result.upload_id) == data
+    up.close()
+
+
+def test_a_crashed_upload_resumes_sending_only_the_missing_parts(world):
+    from course_lib.faults import SimulatedCrash
+
+    server, _service, token, _ = world
+    uploader = Uploader(server.url, token, concurrency=2, progress=False)
+    data = blob(40 * MiB, seed=4)
+    with pytest.raises(SimulatedCrash):
+        uploader.upload(data, "resume.bin", part_size=5 * MiB, crash_after_parts=3)
+    (upload_id,) = uploader.journal
+    stored = {p["number"] for p in uploader.list_parts(upload_id)}
+    assert 3 <= len(stored) <= 4  # the crash point, plus at most the other part on the wire
+    result = uploader.resume(upload_id, data)
+    assert result.sent == 8 - len(stored) and {p.number for p in result.parts}.isdisjoint(stored)
+    assert result.etag == result.expected_etag and uploader.download(upload_id) == data
+    uploader.close()
+
+
+def test_after_abort_parts_are_refused_without_retrying(uploader):
+    from course_lib.s3 import UploadAborted
+    from course_lib.s3.plan import Part
+
+    created = uploader.start("aborted.bin", 10 * MiB, 5 * MiB)
+    uploader.abort(created["upload_id"])
+    data = blob(5 * MiB)
+    start = time.perf_counter()
+    with pytest.raises((UploadAborted, UploadFailed), match="aborted"):
+        uploader.put_part(created["upload_id"], Part(1, 0, 5 * MiB), data, md5_digest(data), start)
+    assert time.perf_counter() - start < 2, "no backoff-and-retry loop on an aborted upload"
+
+
+def test_complete_refuses_missing_unordered_small_or_mismatched_parts(world, uploader):
+    _server, service, _token, _ = world
+    data = blob(11 * MiB, seed=5)
+    created = uploader.start("checks.bin", len(data), 5 * MiB)
+    upload_id = created["upload_id"]
+    from course_lib.s3.plan import Part
+    t0 = time.perf_counter()
+    done = [uploader.put_part(upload_id, Part(n, (n - 1) * 5 * MiB, min(5 * MiB, len(data) - (n - 1) * 5 * MiB)),
+                              chunk := data[(n - 1) * 5 * MiB:n * 5 * MiB], md5_digest(chunk), t0) for n in (1, 2, 3)]
+    refs = [{"number": p.number, "etag": p.etag} for p in done]
+    complete = lambda parts: uploader.api.post(f"/api/uploads/{upload_id}/complete", json={"parts": parts})  # noqa: E731
+    assert complete(refs[:2]).json()["title"] == "Parts missing"
+    assert complete([refs[1], refs[0], refs[2]]).json()["title"] == "Parts out of order"
+    assert complete([refs[0], {"number": 2, "etag": '"00"'}, refs[2]]).json()["title"] == "ETag mismatch"
+    assert complete([*refs, {"number": 4, "etag": '"00"'}]).status_code == 422
+    assert complete(refs).status_code == 200
+
+
+def test_a_part_of_the_wrong_size_is_refused_at_complete(world, uploader):
+    data = blob(10 * MiB, seed=6)
+    created = uploader.start("small.bin", len(data), 5 * MiB)
+    from course_lib.s3.plan import Part
+    t0 = time.perf_counter()
+    small = data[:1 * MiB]  # a client bug: part 1 sent short
+    first = uploader.put_part(created["upload_id"], Part(1, 0, MiB), small, md5_digest(small), t0)
+    rest = data[5 * MiB:]
+    second = uploader.put_part(created["upload_id"], Part(2, 5 * MiB, 5 * MiB), rest, md5_digest(rest), t0)
+    answer = uploader.api.post(f"/api/uploads/{created['upload_id']}/complete",
+                               json={"parts": [{"number": 1, "etag": first.etag}, {"number": 2, "etag": second.etag}]})
+    assert answer.status_code == 422 and answer.json()["title"] == "Part has the wrong size"
+
+
+def test_wrong_part_numbers_and_expired_urls_are_caught(world, uploader):
+    _server, service, _token, _ = world
+    created = uploader.start("numbers.bin", 10 * MiB, 5 * MiB)
+    signed = uploader.api.post(f"/api/uploads/{created['upload_id']}/sign", json={"parts": {"3": "AAAA"}})
+    assert signed.status_code == 422 and signed.json()["title"] == "Wrong part number"
+    short = UploadService(service.engine, service.s3, bucket=service.bucket, url_expiry_s=1)
+    url = short.sign(1, created["upload_id"], {1: "AAAAAAAAAAAAAAAAAAAAAA=="})[0]["url"]
+    time.sleep(1.2)
+    assert url_expired(url), "the client refuses to send on an expired URL, whatever the server would accept"
+
+
+def test_another_users_upload_is_not_found(world, uploader):
+    server, _service, _token, grace_token = world
+    created = uploader.start("mine.bin", 6 * MiB, 5 * MiB)
+    grace = Uploader(server.url, grace_token, progress=False)
+    with pytest.raises(UploadFailed, match="404"):
+        grace.list_parts(created["upload_id"])
+    with pytest.raises(UploadFailed, match="404"):
+        grace.abort(created["upload_id"])
+    grace.close()
