@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # Seconds one notebook cell may take under nbval before it counts as stuck.
 CELL_TIMEOUT ?= 120
 
-.PHONY: setup lab test lint run bench clean
+.PHONY: setup lab test lint run bench slides clean
 
 setup: $(STAMP)
 
@@ -37,6 +37,9 @@ bench: setup
 	$(BIN)/course bench orders
 	$(BIN)/course bench sql
 	$(BIN)/course bench s3
+
+slides: setup
+	$(BIN)/course slides
 
 clean:
 	rm -rf build .pytest_cache .ruff_cache

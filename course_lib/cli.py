@@ -1,9 +1,10 @@
-"""The `course` command: `doctor`, `lab`, `run`, `serve` and `bench`.
+"""The `course` command: `doctor`, `lab`, `run`, `slides`, `serve` and `bench`.
 
     course doctor   which backends are in use, their versions, and how to fix what is missing
     course lab      JupyterLab on notebooks/ (no browser on a headless machine; works as root)
     course run      execute every notebook headless into build/executed/ with a time table
-    course serve    the course API (tokens, create-order) in the foreground
+    course serve    the course API (tokens, create-order, uploads) in the foreground
+    course slides   one offline reveal.js deck per notebook under build/slides/
     course bench    side-by-side benchmarks; exits 1 if ours duplicated or lost work
 """
 
@@ -114,6 +115,26 @@ def run(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
+def slides(args: argparse.Namespace) -> int:
+    """Build one offline reveal.js deck per notebook under build/slides/ (or annotate the notebooks)."""
+    import nbformat
+
+    from . import slides as decks
+
+    folder = _notebooks_dir(args.notebooks)
+    paths = sorted(folder.glob("[0-9][0-9]_*.ipynb"))
+    if args.annotate:
+        for path in [*paths, *folder.glob("_template.ipynb")]:
+            nbformat.write(decks.annotate(nbformat.read(path, as_version=4)), path)
+        print(f"slide metadata written into {len(paths)} notebooks (and the template)")
+        return 0
+    build_dir = settings.current().build_dir
+    built = decks.build(paths, build_dir / "slides", build_dir / "executed")
+    print("\n".join(str(p) for p in built))
+    print(f"{len(built)} decks; open one in a browser, press 's' for the speaker notes (works offline)")
+    return 0
+
+
 def serve(args: argparse.Namespace) -> int:
     """Run the course API in the foreground (Ctrl-C stops it)."""
     from datetime import timedelta
@@ -170,6 +191,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     p_run.add_argument("--notebooks", help="folder of notebooks (default: notebooks/)")
     p_run.add_argument("--timeout", type=int, default=DEFAULT_CELL_TIMEOUT_S, help="seconds per cell")
     p_run.set_defaults(fn=run)
+    p_slides = sub.add_parser("slides", help="one offline reveal.js deck per notebook under build/slides/")
+    p_slides.add_argument("--notebooks", help="folder of notebooks (default: notebooks/)")
+    p_slides.add_argument("--annotate", action="store_true",
+                          help="write slide metadata and section times into the notebooks instead")
+    p_slides.set_defaults(fn=slides)
     p_serve = sub.add_parser("serve", help="run the course API (tokens, create-order) in the foreground")
     p_serve.add_argument("--host", default="127.0.0.1")
     p_serve.add_argument("--port", type=int, default=8000)

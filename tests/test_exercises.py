@@ -108,3 +108,10 @@ def test_a_fixed_part_size_fails_for_huge_files():
     report = exercises.check("part_size", lambda size: 8 * 1024 * 1024, quiet=True)
     assert report.attempted and not report.ok
     assert any("5,000,000,000,000" in f for f in report.failed)
+
+
+def test_a_vague_answer_fails_the_own_answer_check():
+    vague = "We make sure things are not done twice by being careful with retries. " * 4
+    report = exercises.check("own_answer", lambda: vague, quiet=True)
+    assert report.attempted and not report.ok
+    assert any("unique" in f for f in report.failed) and any("number" in f for f in report.failed)

@@ -1,24 +1,12 @@
-"""The learner's own numbers, saved for the interview drill (notebook 09) and the interview answer."""
+"""The query-optimisation interview answer, built from the learner's own before/after figures."""
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Any
 
-from ..backends import settings
+from ..results import save
 
-
-def results_path(name: str) -> Path:
-    return settings.current().build_dir / "results" / f"{name}.json"
-
-
-def save(name: str, figures: dict[str, Any]) -> Path:
-    """Write `figures` to build/results/<name>.json and return the path."""
-    path = results_path(name)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(figures, indent=2, default=str))
-    return path
+__all__ = ["interview_answer", "save"]
 
 
 def interview_answer(figures: dict[str, Any]) -> str:

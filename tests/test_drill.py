@@ -1,0 +1,85 @@
+"""The interview drill: quiz answer checking, the question bank, and answers built from saved figures."""
+
+from __future__ import annotations
+
+import pytest
+
+from course_lib import results
+from course_lib.drill import GLOSSARY, PITFALLS, QUESTIONS, TRADE_OFFS, MultipleChoice, ShortAnswer, check, score
+from course_lib.drill.interview import idempotency_answer, idempotency_figures
+
+MC = MultipleChoice("t", "2 + 2?", ("3", "4", "5"), 1, "Arithmetic.")
+SA = ShortAnswer("t", "Status for a reused key?", (("422", "unprocessable"),), "422", "The draft says so.",
+                 forbidden=("409",))
+
+
+@pytest.mark.parametrize("answer, correct", [(1, True), ("4", True), (0, False), ("5", False), (None, False),
+                                             ("seven", False)])
+def test_multiple_choice_accepts_the_index_or_the_option_text(answer, correct):
+    assert check(MC, answer).correct is correct
+
+
+@pytest.mark.parametrize("answer, correct", [
+    ("422", True), ("HTTP 422 Unprocessable Content", True), ("  UNPROCESSABLE  ", True),
+    ("4220", False), ("409 or 422", False), ("", False), ("a conflict", False),
+])
+def test_short_answers_need_every_group_and_no_misconception(answer, correct):
+    assert check(SA, answer).correct is correct
+
+
+def test_feedback_teaches_either_way():
+    right, wrong = check(SA, "422"), check(SA, "409")
+    assert right.message.startswith("Right.") and "draft" in right.message
+    assert "misconception" in wrong.message and "422" in wrong.message
+    assert "should mention" in check(SA, "no idea").message
+    assert '"4"' in check(MC, 0).message
+
+
+def test_inflections_and_hyphens_count_as_the_word():
+    q = ShortAnswer("t", "?", (("skip", "throw away"), ("time",)), "x", "y")
+    assert check(q, "it throws away skipped rows in constant-time").correct
+
+
+def test_every_question_accepts_its_own_example_and_rejects_a_shrug():
+    for q in QUESTIONS:
+        ok = q.answer if isinstance(q, MultipleChoice) else q.example
+        assert check(q, ok).correct, q.prompt
+        assert not check(q, "I am not sure").correct, q.prompt
+    assert score(QUESTIONS, [q.answer if isinstance(q, MultipleChoice) else q.example for q in QUESTIONS]) == 16
+
+
+def test_the_bank_covers_every_topic_notebook():
+    topics = {q.topic.split()[0] for q in QUESTIONS}
+    assert topics == {"00", "01", "02", "03", "04", "05", "06", "07"}
+
+
+def test_a_multiple_choice_answer_must_be_an_option():
+    with pytest.raises(ValueError, match="not an option"):
+        MultipleChoice("t", "?", ("a",), 3, "")
+
+
+def test_checklist_links_existing_notebooks_and_content_is_complete():
+    from pathlib import Path
+
+    notebooks = Path(__file__).parents[1] / "notebooks"
+    assert all((notebooks / link).exists() for _, link in PITFALLS)
+    assert len(TRADE_OFFS) == 3 and all(len(t) == 4 for t in TRADE_OFFS)
+    assert len(GLOSSARY) >= 15 and all(vi and en for _, vi, en in GLOSSARY)
+
+
+def test_the_idempotency_answer_quotes_the_saved_figures(clean_env):
+    figures = {"database": "MariaDB", "lockstep_retries": 4, "lockstep_charges": 4, "stress_requests": 64,
+               "stress_keys": 8, "seed_extra_charges": 31, "seed_duplicated_keys": 7,
+               "claim_first_max_charges_per_key": 1}
+    results.save("idempotency", figures)
+    loaded = idempotency_figures()
+    assert loaded.values == figures and "notebook 01" in loaded.source
+    answer = idempotency_answer(loaded.values)
+    assert "31 duplicate charges" in answer and "7 keys" in answer and "at most 1" in answer
+
+
+def test_without_saved_figures_the_drill_measures_them(clean_env):
+    clean_env.setenv("COURSE_BACKENDS", "embedded")
+    measured = idempotency_figures()
+    assert "measured just now" in measured.source
+    assert measured.values["claim_first_max_charges_per_key"] == 1
