@@ -115,3 +115,9 @@ def test_a_vague_answer_fails_the_own_answer_check():
     report = exercises.check("own_answer", lambda: vague, quiet=True)
     assert report.attempted and not report.ok
     assert any("unique" in f for f in report.failed) and any("number" in f for f in report.failed)
+
+
+def test_restoring_the_whole_snapshot_fails_the_rollback_check():
+    snapshot = [{"id": 1, "title": "A"}, {"id": 2, "title": "B"}, {"id": 3, "title": "C"}]
+    report = exercises.check("rollback_one", lambda data, post_id, old: snapshot, quiet=True)
+    assert report.attempted and any("post 2" in f for f in report.failed)

@@ -25,13 +25,14 @@ from starlette.concurrency import run_in_threadpool
 
 from .. import backends
 from ..auth import ABILITIES, Authenticated, AuthError, TokenService, check_credentials
+from ..demo_posts import PostControls
 from ..faults import SimulatedCrash
 from ..idempotency.messages import json_response
 from ..orders import DEFAULT_CLAIM_LEASE, DEFAULT_LOCK_LEASE_MS, OrderIn, OrderOut, OrderService
 from ..orders.models import MeOut, OrderPage, Problem, TokenIn, TokenOut
 from ..orders.service import check_leases
 from ..s3.service import UploadService
-from . import problems, uploads
+from . import posts, problems, uploads
 from .middleware import MAX_BODY_BYTES, BodyLimit, RequestLog
 
 # Honoured only when ApiConfig.fault_injection is on (the benchmark's server): lets the client pick
@@ -56,7 +57,7 @@ def _problems(*statuses: int) -> dict:
 
 
 def create_app(engine: Engine, redis_client: redis.Redis, config: ApiConfig | None = None,
-               upload_service: UploadService | None = None) -> FastAPI:
+               upload_service: UploadService | None = None, post_controls: PostControls | None = None) -> FastAPI:
     """The course API on `engine` and `redis_client`. Uploads use `upload_service`, or one on this
     process's S3 backend, created on the first upload request (no S3 server starts before that)."""
     config = config or ApiConfig()
@@ -144,6 +145,7 @@ def create_app(engine: Engine, redis_client: redis.Redis, config: ApiConfig | No
         return problems.plain(json_response(200, page))
 
     uploads.install(app, functools.cache(lambda: upload_service or UploadService.on(engine, backends.s3())), can)
+    posts.install(app, engine, post_controls or PostControls())
 
     app.add_middleware(RequestLog)
     app.add_middleware(BodyLimit, limit=config.max_body_bytes)  # outermost: runs first

@@ -20,6 +20,7 @@ from fastapi import FastAPI
 
 from .. import backends
 from ..auth import seed_users
+from ..demo_posts import seed_posts
 from ..orders import reset
 from .app import ApiConfig, create_app
 
@@ -68,13 +69,14 @@ def _listen(host: str, port: int) -> socket.socket:
 def start(app: FastAPI | None = None, config: ApiConfig | None = None, fresh: bool = False) -> RunningServer:
     """Serve `app` (default: the course API on this process's backends) on 127.0.0.1:<free port>.
 
-    fresh=True drops and recreates the API's tables first and seeds the demo accounts.
+    fresh=True drops and recreates the API's tables first and seeds the demo accounts and posts.
     """
     if app is None:
         engine = backends.sql().engine
         if fresh:
             reset(engine)
             seed_users(engine)
+            seed_posts(engine)
         app = create_app(engine, backends.redis().new_client(), config)
     sock = _listen("127.0.0.1", 0)
     port = sock.getsockname()[1]
@@ -95,6 +97,7 @@ def serve(host: str, port: int, config: ApiConfig | None = None, fresh: bool = F
     if fresh:
         reset(engine)
         seed_users(engine)
+        seed_posts(engine)
     app = create_app(engine, backends.redis().new_client(), config)
     print(f"course API on http://{host}:{port} (OpenAPI at /docs); Ctrl-C stops it", flush=True)
     uvicorn.Server(_config(app)).run(sockets=[_listen(host, port)])

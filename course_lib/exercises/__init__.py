@@ -82,4 +82,4 @@ def check(name: str, fn: Callable[..., Any], quiet: bool = False) -> Report:
     return report
 
 
-from . import drill, events, idempotency, orders, retries, s3, sqlperf, start_here, tokens  # noqa: E402,F401  (registers their exercises)
+from . import drill, events, frontend, idempotency, orders, retries, s3, sqlperf, start_here, tokens  # noqa: E402,F401  (registers their exercises)

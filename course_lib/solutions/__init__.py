@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from . import drill, events, idempotency, orders, retries, s3, sqlperf, start_here, tokens
+from . import drill, events, frontend, idempotency, orders, retries, s3, sqlperf, start_here, tokens
 
-_MODULES = [start_here, idempotency, retries, events, orders, tokens, sqlperf, s3, drill]
+_MODULES = [start_here, idempotency, retries, events, orders, tokens, sqlperf, s3, drill, frontend]
 
 
 def reference(name: str) -> Callable[..., Any]:

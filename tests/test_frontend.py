@@ -1,0 +1,130 @@
+"""The React Query page in a real browser: every state a learner should see, and the rollback.
+
+Debian's Chromium, driven by Playwright, against the course API serving the committed bundle at /app,
+with the demo server's knobs (latency, injected failures, an empty list) set from Python. Screenshots of
+each state go to build/screenshots/. CI installs Chromium, so there these tests run, never skip.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from course_lib import api, logs
+from course_lib.backends import settings
+from course_lib.demo_posts import PostControls, seed_posts
+from course_lib.orders import reset
+from tests.api_helpers import backends_for
+from tests.test_slides import CHROMIUM, CHROMIUM_ARGS
+
+
+@pytest.fixture(scope="module")
+def server():
+    logs.discard()
+    engine, redis_client = backends_for("embedded")
+    reset(engine)
+    seed_posts(engine)
+    controls = PostControls()
+    running = api.start(api.create_app(engine, redis_client, post_controls=controls))
+    yield running, controls
+    running.stop()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"{CHROMIUM} is missing: .ci/run installs Debian's chromium package")
+        pytest.skip("Debian's chromium is not installed (sudo apt-get install -y chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        launched = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def page(server, browser):
+    running, controls = server
+    for key, value in PostControls().snapshot().items():
+        setattr(controls, key, value)
+    context = browser.new_context()
+    tab = context.new_page()
+    yield tab, running.url, controls
+    context.close()
+
+
+def shot(tab, name: str) -> None:
+    folder = settings.current().build_dir / "screenshots"
+    folder.mkdir(parents=True, exist_ok=True)
+    tab.screenshot(path=str(folder / f"{name}.png"))
+
+
+def test_the_list_renders(page):
+    tab, url, _ = page
+    tab.goto(f"{url}/app/")
+    tab.get_by_text("Notes on idempotency keys #1", exact=True).wait_for()
+    assert tab.locator("li").count() == 12
+    tab.get_by_text("in sync").wait_for()
+    shot(tab, "list")
+
+
+def test_the_empty_state(page):
+    tab, url, controls = page
+    controls.empty = True
+    tab.goto(f"{url}/app/")
+    tab.get_by_test_id("empty").wait_for()
+    assert tab.locator("li").count() == 0
+    shot(tab, "empty")
+
+
+def test_the_error_state_and_retry(page):
+    tab, url, controls = page
+    controls.fail_gets = 2  # the page retries once by itself, so both attempts must fail
+    tab.goto(f"{url}/app/")
+    tab.get_by_text("Could not load posts").wait_for()
+    shot(tab, "error")
+    tab.get_by_role("button", name="Retry").click()
+    tab.get_by_text("Notes on idempotency keys #1", exact=True).wait_for()
+    assert controls.fail_gets == 0
+
+
+def test_the_optimistic_title_shows_before_the_server_answers(page):
+    tab, url, controls = page
+    tab.goto(f"{url}/app/")
+    tab.get_by_text("Notes on retries and jitter #2", exact=True).wait_for()
+    controls.latency_ms = 1500
+    tab.get_by_role("button", name="edit 2").click()
+    tab.get_by_label("new title 2").fill("Jitter, explained")
+    clicked = time.monotonic()
+    tab.get_by_role("button", name="save").click()
+    title = tab.get_by_test_id("title-2")
+    tab.wait_for_function("document.querySelector('[data-testid=title-2]').textContent === 'Jitter, explained'")
+    shown_after = time.monotonic() - clicked
+    assert shown_after < 1.0, f"the new title appeared after {shown_after:.2f} s, not before the 1.5 s server"
+    assert "saving" in tab.get_by_test_id("sync").inner_text()
+    shot(tab, "optimistic")
+    tab.get_by_text("in sync").wait_for(timeout=10_000)
+    assert title.inner_text() == "Jitter, explained"
+
+
+def test_a_failing_save_rolls_back_and_never_leaves_the_optimistic_title(page):
+    tab, url, controls = page
+    tab.goto(f"{url}/app/")
+    old = tab.get_by_test_id("title-3").inner_text()
+    controls.latency_ms, controls.fail_puts = 800, 1
+    tab.get_by_role("button", name="edit 3").click()
+    tab.get_by_label("new title 3").fill("This save will fail")
+    tab.get_by_role("button", name="save").click()
+    tab.wait_for_function("document.querySelector('[data-testid=title-3]').textContent === 'This save will fail'")
+    tab.get_by_test_id("rollback").wait_for(timeout=10_000)
+    shot(tab, "rolled-back")
+    assert "told to fail" in tab.get_by_test_id("rollback").inner_text()
+    tab.get_by_text("in sync").wait_for(timeout=10_000)
+    for _ in range(10):  # settled: from now on the old title, every time we look
+        assert tab.get_by_test_id("title-3").inner_text() == old
+        time.sleep(0.1)
