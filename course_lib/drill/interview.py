@@ -112,6 +112,8 @@ PITFALLS = [  # (the pitfall, the notebook that makes it happen)
     ("OFFSET pagination and a non-unique ORDER BY", "06_sql_performance.ipynb"),
     ("Long transactions holding row locks across network calls", "06_sql_performance.ipynb"),
     ("Storing tokens in plain text; comparing secrets with ==; tokens in logs", "07_api_tokens.ipynb"),
+    ("Optimistic UI that restores the whole snapshot on error, or refetches after every edit",
+     "08_optimistic_ui.ipynb"),
 ]
 
 TRADE_OFFS = [
@@ -156,6 +158,7 @@ GLOSSARY = [  # (term, Vietnamese, what it means here)
      "continuing after the last row seen, not OFFSET"),
     ("partition", "phân vùng (partition)", "splitting a table by a column such as created_at"),
     ("transaction", "giao dịch (transaction)", "a group of writes that commit or roll back together"),
+    ("optimistic update", "cập nhật lạc quan (optimistic update)", "showing the change before the server confirms it"),
     ("throughput / latency", "thông lượng / độ trễ", "requests per second / time per request"),
     ("trade-off", "sự đánh đổi (trade-off)", "what you give up to get something"),
 ]

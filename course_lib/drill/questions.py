@@ -84,6 +84,18 @@ QUESTIONS: list[Question] = [
         "the server reads and throws away every skipped row; keyset (seek) pagination starts after the last row",
         "In notebook 06, page 9,000 took tens of ms with OFFSET and under a millisecond with keyset."),
     MultipleChoice(
+        "08 optimistic ui",
+        "An optimistic save fails while another edit to a different post already succeeded. What should onError do?",
+        ("restore the whole snapshot taken before the edit", "put back only the failed post's old title",
+         "refetch and do nothing else"), 1,
+        "Restoring the whole snapshot would also undo the edit that succeeded; notebook 08's exercise."),
+    ShortAnswer(
+        "08 optimistic ui",
+        "Why call cancelQueries at the start of onMutate?",
+        (("refetch", "fetch", "query", "queries", "request"), ("overwrite", "replace", "stale", "old")),
+        "a refetch already in flight would land later and overwrite the optimistic value with the old one",
+        "Without it, a response that left the server before the edit can replace the new value on screen."),
+    MultipleChoice(
         "07 tokens",
         "A valid token lacks the orders:create ability. Which status?",
         ("401 Unauthorized", "403 Forbidden", "404 Not Found"), 1,
