@@ -51,3 +51,20 @@ def sql_engine(request, tmp_path):
     if request.param == "mariadb":
         return request.getfixturevalue("mariadb_engine")
     return backends.sql_backend.connect(f"sqlite:///{tmp_path / 'test.sqlite'}").engine
+
+
+# Debian's Chromium, driven by Playwright (no browser download). The flags are the ones a sandboxed, offline
+# root needs: without the background-networking ones Chromium keeps dialling Google's hosts at start-up.
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--no-first-run", "--disable-sync"]
+
+
+def require_chromium() -> None:
+    """Skip without Chromium, except in CI, where .ci/run installs it and a skip would hide a failure."""
+    from pathlib import Path
+
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"{CHROMIUM} is missing: .ci/run installs Debian's chromium package")
+        pytest.skip("Debian's chromium is not installed (sudo apt-get install -y chromium)")

@@ -7,9 +7,7 @@ each state go to build/screenshots/. CI installs Chromium, so there these tests 
 
 from __future__ import annotations
 
-import os
 import time
-from pathlib import Path
 
 import pytest
 
@@ -18,7 +16,7 @@ from course_lib.backends import settings
 from course_lib.demo_posts import PostControls, seed_posts
 from course_lib.orders import reset
 from tests.api_helpers import backends_for
-from tests.test_slides import CHROMIUM, CHROMIUM_ARGS
+from tests.conftest import CHROMIUM, CHROMIUM_ARGS, require_chromium
 
 
 @pytest.fixture(scope="module")
@@ -35,10 +33,7 @@ def server():
 
 @pytest.fixture(scope="module")
 def browser():
-    if not Path(CHROMIUM).exists():
-        if os.environ.get("CI"):
-            pytest.fail(f"{CHROMIUM} is missing: .ci/run installs Debian's chromium package")
-        pytest.skip("Debian's chromium is not installed (sudo apt-get install -y chromium)")
+    require_chromium()
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:

@@ -14,12 +14,10 @@ import nbformat
 import pytest
 
 from course_lib import slides
+from tests.conftest import CHROMIUM, CHROMIUM_ARGS, require_chromium
 
 ROOT = Path(__file__).parents[1]
 LESSONS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--no-first-run", "--disable-sync"]
 
 
 def test_speaker_notes_give_the_time_and_the_claims_checked():
@@ -57,10 +55,7 @@ def test_make_slides_builds_a_deck_for_every_notebook(decks):
 
 
 def test_every_deck_opens_offline_with_no_failed_request(decks):
-    if not Path(CHROMIUM).exists():
-        if os.environ.get("CI"):
-            pytest.fail(f"{CHROMIUM} is missing: .ci/run installs Debian's chromium package")
-        pytest.skip("Debian's chromium is not installed (sudo apt-get install -y chromium)")
+    require_chromium()
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:

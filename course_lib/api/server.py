@@ -66,18 +66,20 @@ def _listen(host: str, port: int) -> socket.socket:
     return sock
 
 
-def start(app: FastAPI | None = None, config: ApiConfig | None = None, fresh: bool = False) -> RunningServer:
-    """Serve `app` (default: the course API on this process's backends) on 127.0.0.1:<free port>.
+def course_app(config: ApiConfig | None = None, fresh: bool = False) -> FastAPI:
+    """The course API on this process's backends; fresh=True drops and recreates its tables first and
+    seeds the demo accounts and posts."""
+    engine = backends.sql().engine
+    if fresh:
+        reset(engine)
+        seed_users(engine)
+        seed_posts(engine)
+    return create_app(engine, backends.redis().new_client(), config)
 
-    fresh=True drops and recreates the API's tables first and seeds the demo accounts and posts.
-    """
-    if app is None:
-        engine = backends.sql().engine
-        if fresh:
-            reset(engine)
-            seed_users(engine)
-            seed_posts(engine)
-        app = create_app(engine, backends.redis().new_client(), config)
+
+def start(app: FastAPI | None = None, config: ApiConfig | None = None, fresh: bool = False) -> RunningServer:
+    """Serve `app` (default: `course_app(config, fresh)`) on 127.0.0.1:<free port>."""
+    app = app or course_app(config, fresh)
     sock = _listen("127.0.0.1", 0)
     port = sock.getsockname()[1]
     server = uvicorn.Server(_config(app))
@@ -93,11 +95,6 @@ def start(app: FastAPI | None = None, config: ApiConfig | None = None, fresh: bo
 
 def serve(host: str, port: int, config: ApiConfig | None = None, fresh: bool = False) -> None:
     """Run the course API in the foreground until Ctrl-C (`course serve`)."""
-    engine = backends.sql().engine
-    if fresh:
-        reset(engine)
-        seed_users(engine)
-        seed_posts(engine)
-    app = create_app(engine, backends.redis().new_client(), config)
+    app = course_app(config, fresh)
     print(f"course API on http://{host}:{port} (OpenAPI at /docs); Ctrl-C stops it", flush=True)
     uvicorn.Server(_config(app)).run(sockets=[_listen(host, port)])

@@ -62,13 +62,21 @@ charges = sa.Table(
 DDL_LOCK_WAIT_S = 10
 
 
-def reset(engine: Engine) -> None:
-    """Drop and recreate the lesson's tables: every demonstration starts from empty."""
+def recreate(engine: Engine, *metadatas: sa.MetaData) -> None:
+    """Drop every table of `metadatas` (in reverse order, for foreign keys) and create them again, in one
+    transaction whose DDL gives up after DDL_LOCK_WAIT_S instead of queueing behind a forgotten one."""
     with engine.begin() as conn:
         if engine.dialect.name in ("mysql", "mariadb"):
             conn.exec_driver_sql(f"SET SESSION lock_wait_timeout = {DDL_LOCK_WAIT_S}")
-        metadata.drop_all(conn)
-        metadata.create_all(conn)
+        for tables in reversed(metadatas):
+            tables.drop_all(conn)
+        for tables in metadatas:
+            tables.create_all(conn)
+
+
+def reset(engine: Engine) -> None:
+    """Drop and recreate the lesson's tables: every demonstration starts from empty."""
+    recreate(engine, metadata)
 
 
 def row_count(engine: Engine, table: sa.Table) -> int:

@@ -15,7 +15,7 @@ from sqlalchemy.engine import Engine
 from ..auth.schema import metadata as auth_metadata
 from ..demo_posts import metadata as posts_metadata
 from ..idempotency import schema as idempotency_schema
-from ..idempotency.schema import Id, Timestamp
+from ..idempotency.schema import Id, Timestamp, recreate
 from ..s3.schema import metadata as uploads_metadata
 
 metadata = sa.MetaData()
@@ -46,10 +46,4 @@ inventory = sa.Table(
 def reset(engine: Engine) -> None:
     """Drop and recreate every table the API uses: accounts, tokens, keys, orders, uploads, demo posts."""
     idempotency_schema.reset(engine)
-    with engine.begin() as conn:
-        if engine.dialect.name in ("mysql", "mariadb"):
-            conn.exec_driver_sql(f"SET SESSION lock_wait_timeout = {idempotency_schema.DDL_LOCK_WAIT_S}")
-        for tables in (metadata, uploads_metadata, posts_metadata, auth_metadata):
-            tables.drop_all(conn)
-        for tables in (auth_metadata, metadata, uploads_metadata, posts_metadata):
-            tables.create_all(conn)
+    recreate(engine, auth_metadata, metadata, uploads_metadata, posts_metadata)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from ..idempotency.schema import DDL_LOCK_WAIT_S, Id, Timestamp
+from ..idempotency.schema import Id, Timestamp, recreate
 
 metadata = sa.MetaData()
 
@@ -45,11 +45,7 @@ INDEXES = {
 
 def reset(engine: Engine) -> None:
     """Drop and recreate the shop tables, without the lesson's indexes."""
-    with engine.begin() as conn:
-        if engine.dialect.name in ("mysql", "mariadb"):
-            conn.exec_driver_sql(f"SET SESSION lock_wait_timeout = {DDL_LOCK_WAIT_S}")
-        metadata.drop_all(conn)
-        metadata.create_all(conn)
+    recreate(engine, metadata)
 
 
 def add_index(engine: Engine, name: str) -> None:
