@@ -187,10 +187,11 @@ def test_a_part_of_the_wrong_size_is_refused_at_complete(world, uploader):
 def test_wrong_part_numbers_and_expired_urls_are_caught(world, uploader):
     _server, service, _token, _ = world
     created = uploader.start("numbers.bin", 10 * MiB, 5 * MiB)
-    signed = uploader.api.post(f"/api/uploads/{created['upload_id']}/sign", json={"parts": {"3": "AAAA"}})
+    checksums = {"content_md5": "AAAA", "crc32": "AAAAAA=="}
+    signed = uploader.api.post(f"/api/uploads/{created['upload_id']}/sign", json={"parts": {"3": checksums}})
     assert signed.status_code == 422 and signed.json()["title"] == "Wrong part number"
     short = UploadService(service.engine, service.s3, bucket=service.bucket, url_expiry_s=1)
-    url = short.sign(1, created["upload_id"], {1: "AAAAAAAAAAAAAAAAAAAAAA=="})[0]["url"]
+    url = short.sign(1, created["upload_id"], {1: ("AAAAAAAAAAAAAAAAAAAAAA==", "AAAAAA==")})[0]["url"]
     time.sleep(1.2)
     assert url_expired(url), "the client refuses to send on an expired URL, whatever the server would accept"
 

@@ -28,11 +28,17 @@ class UploadIn(BaseModel):
     part_size: int | None = Field(default=None, ge=1, le=5 * 1024**3)
 
 
+class PartChecksums(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    content_md5: str = Field(min_length=1, max_length=64, description="base64 MD5 of the part's bytes")
+    crc32: str = Field(min_length=1, max_length=16, description="base64 big-endian CRC32 of the part's bytes")
+
+
 class SignIn(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    parts: dict[str, str] = Field(min_length=1, max_length=1000,
-                                  description="part number -> base64 Content-MD5 of that part's bytes")
+    parts: dict[str, PartChecksums] = Field(min_length=1, max_length=1000, description="part number -> checksums")
 
 
 class PartRef(BaseModel):
@@ -74,7 +80,7 @@ def install(app: FastAPI, service: Callable[[], UploadService], can: Callable) -
     def sign_parts(upload_id: UploadId, body: SignIn, who: Uploader) -> Response:
         def sign() -> list:
             try:
-                parts = {int(n): md5 for n, md5 in body.parts.items()}
+                parts = {int(n): (c.content_md5, c.crc32) for n, c in body.parts.items()}
             except ValueError:
                 raise UploadProblem(422, "Wrong part number", "part numbers are integers 1..10000") from None
             return service().sign(who.user_id, upload_id, parts)

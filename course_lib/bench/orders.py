@@ -120,17 +120,19 @@ class PrivateRedis:
 
 
 class Server:
-    """`course serve --faults` in its own process, on the course database and the private Redis."""
+    """`course serve` in its own process (as in production: not sharing the clients' CPU and GIL), on the
+    given database and Redis; `faults` adds --faults and the benchmark's short leases."""
 
-    def __init__(self, database_url: str, redis_url: str, log_path: Path) -> None:
+    def __init__(self, database_url: str, redis_url: str, log_path: Path, faults: bool = True,
+                 env: dict[str, str] | None = None) -> None:
         self.port = settings.free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        env = {**os.environ, settings.DATABASE_URL: database_url, settings.REDIS_URL: redis_url}
+        env = {**os.environ, settings.DATABASE_URL: database_url, settings.REDIS_URL: redis_url, **(env or {})}
         env.pop(settings.BACKENDS, None)
+        options = ["--faults", "--claim-lease-ms", str(CLAIM_LEASE_MS), "--lock-lease-ms", str(LOCK_LEASE_MS)]
         self.log = log_path.open("w")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "course_lib.cli", "serve", "--port", str(self.port), "--faults",
-             "--claim-lease-ms", str(CLAIM_LEASE_MS), "--lock-lease-ms", str(LOCK_LEASE_MS)],
+            [sys.executable, "-m", "course_lib.cli", "serve", "--port", str(self.port), *(options if faults else [])],
             env=env, stdout=subprocess.DEVNULL, stderr=self.log)
         deadline = time.monotonic() + SERVER_START_TIMEOUT_S
         while True:

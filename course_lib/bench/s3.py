@@ -1,11 +1,12 @@
 """`course bench s3`: our presigned-part uploader against boto3's TransferManager, same server, same file.
 
-The server is COURSE_S3_ENDPOINT when set, else moto's S3 server in its own process (so neither side
-shares a process, or a GIL, with it). For each file size (64 MiB and 256 MiB by default) the two sides
-take turns, `repeat` times, with the same part size (8 MiB) and concurrency (8): ours signs each part
-through the course API and PUTs it with httpx; TransferManager (`upload_file`) signs locally with the
-credentials. Throughput is the median; `ratio` = ours / TransferManager's. Every upload of ours is
-checked: the object's ETag is the multipart ETag computed locally.
+The server is COURSE_S3_ENDPOINT when set, else moto's S3 server in its own process; the course API that
+signs our parts runs in its own process too, so no server shares a process (or a GIL) with a client. For
+each file size (64 MiB and 256 MiB by default) the two sides take turns, `repeat` times, with the same
+part size (8 MiB) and concurrency (8): ours signs each part through the course API and PUTs it with httpx;
+TransferManager (`upload_file`) signs locally with the credentials. Throughput is the median; `ratio` =
+ours / TransferManager's. Every upload of ours is checked: the object's ETag is the multipart ETag
+computed locally.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from ..backends.s3_backend import EMBEDDED_CREDENTIALS, S3Backend
 from ..logs import discard
 from ..orders import reset
 from ..s3 import MiB, Uploader, UploadService
+from .orders import Server
 
 PART, CONCURRENCY = 8 * MiB, 8
 SERVER_START_TIMEOUT_S = 30
@@ -61,6 +63,20 @@ class OwnMotoServer:
     def stop(self) -> None:
         self.process.terminate()
         self.process.wait(timeout=10)
+
+
+def _api_server(engine, s3_backend: S3Backend, folder: Path):
+    """The course API in its own process, as in production (it signs every part: in the uploader's process
+    it would compete with the uploader for the GIL, a cost no real client pays). The emulated Redis lives
+    inside this process only, so with it the API runs in a thread here instead."""
+    redis_url = backends.redis().url
+    if not redis_url.startswith("redis://"):
+        service = UploadService.on(engine, s3_backend)
+        return api.start(api.create_app(engine, backends.redis().new_client(), upload_service=service))
+    env = {settings.S3_ENDPOINT: s3_backend.endpoint, "AWS_ACCESS_KEY_ID": s3_backend.credentials["aws_access_key_id"],
+           "AWS_SECRET_ACCESS_KEY": s3_backend.credentials["aws_secret_access_key"]}
+    return Server(engine.url.render_as_string(hide_password=False), redis_url, folder / "s3-api.log",
+                  faults=False, env=env)
 
 
 def _file(folder: Path, size: int) -> Path:
@@ -111,16 +127,16 @@ def _transfer_manager(boto, transfer: TransferConfig, bucket: str, path: Path, r
 
 def main(sizes_mib: tuple[int, ...] = (64, 256), repeat: int = 3, out: Path | None = None) -> dict:
     discard()  # the API logs every sign request; the bench prints its own table
+    folder = settings.current().build_dir / "bench"
+    folder.mkdir(parents=True, exist_ok=True)
     engine = backends.sql().engine
     reset(engine)
     user = seed_users(engine)[0]
     token = TokenService(engine).create(user.id, "bench", ["uploads:write"]).plain_text
     own = None if settings.current().s3_endpoint else OwnMotoServer()
     s3_backend = own.backend() if own else backends.s3()
-    service = UploadService.on(engine, s3_backend, bucket="course-bench")
-    server = api.start(api.create_app(engine, backends.redis().new_client(), upload_service=service))
-    folder = settings.current().build_dir / "bench"
-    folder.mkdir(parents=True, exist_ok=True)
+    service = UploadService.on(engine, s3_backend)  # creates the bucket and its lifecycle rule
+    server = _api_server(engine, s3_backend, folder)
     boto = s3_backend.new_client(max_pool_connections=CONCURRENCY)
     transfer = TransferConfig(multipart_threshold=PART, multipart_chunksize=PART, max_concurrency=CONCURRENCY)
     uploader = Uploader(server.url, token, concurrency=CONCURRENCY, progress=False)

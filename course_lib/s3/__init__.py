@@ -7,13 +7,14 @@ The backend role (`UploadService`, behind /api/uploads) holds the credentials; t
 from __future__ import annotations
 
 from .faults import FaultyTransport
-from .integrity import content_md5, md5_digest, multipart_etag, part_etag
+from .integrity import content_md5, crc32_checksum, md5_digest, multipart_etag, part_etag
 from .plan import DEFAULT_PART, MIN_PART, MiB, PartPlan, PlanError, plan
 from .service import UploadProblem, UploadService
 from .uploader import UploadAborted, Uploader, UploadFailed, UploadResult, url_expired
 
 __all__ = [
     "DEFAULT_PART", "MIN_PART", "FaultyTransport", "MiB", "PartPlan", "PlanError", "UploadAborted", "UploadFailed",
-    "UploadProblem", "UploadResult", "UploadService", "Uploader", "content_md5", "md5_digest", "multipart_etag",
+    "UploadProblem", "UploadResult", "UploadService", "Uploader", "content_md5", "crc32_checksum", "md5_digest",
+    "multipart_etag",
     "part_etag", "plan", "url_expired",
 ]

@@ -1,4 +1,4 @@
-"""Checksums of a multipart upload: each part's MD5, and the object's multipart ETag.
+"""Checksums of a multipart upload: each part's MD5 and CRC32, and the object's multipart ETag.
 
 S3's ETag of a multipart object is not the MD5 of the object: it is the MD5 of the concatenated
 binary MD5s of the parts, followed by "-" and the number of parts. Computing it locally and
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import zlib
 from collections.abc import Iterable
 
 
@@ -19,6 +20,14 @@ def md5_digest(data: bytes) -> bytes:
 def content_md5(digest: bytes) -> str:
     """The Content-MD5 header value: base64 of the binary digest. S3 rejects a body that does not match."""
     return base64.b64encode(digest).decode()
+
+
+def crc32_checksum(data: bytes) -> str:
+    """The x-amz-checksum-crc32 value: base64 of the big-endian CRC32. Sent with every part of an upload
+    created with ChecksumAlgorithm=CRC32, S3 checks it per part and combines the parts' CRCs at complete
+    instead of reading the whole object again (its default when no algorithm is chosen: a full-object
+    CRC64NVME, a second pass over every byte)."""
+    return base64.b64encode(zlib.crc32(data).to_bytes(4, "big")).decode()
 
 
 def part_etag(digest: bytes) -> str:

@@ -94,15 +94,18 @@ class UploadService:
         except PlanError as exc:
             raise UploadProblem(422, "Invalid upload plan", str(exc)) from None
         key = f"users/{user_id}/{uuid.uuid4().hex}/{filename}"
-        upload_id = self.s3.create_multipart_upload(Bucket=self.bucket, Key=key)["UploadId"]
+        # CRC32 per part (signed into each URL like Content-MD5): S3 verifies each part and composes the
+        # object's checksum from the parts' at complete, as boto3's TransferManager does by default.
+        upload_id = self.s3.create_multipart_upload(Bucket=self.bucket, Key=key, ChecksumAlgorithm="CRC32")["UploadId"]
         with self.engine.begin() as conn:
             conn.execute(sa.insert(uploads).values(user_id=user_id, upload_id=upload_id, object_key=key, size=size,
                                                    part_size=parts.part_size, status="open", created_at=utc_now()))
         return {"upload_id": upload_id, "key": key, "size": size, "part_size": parts.part_size,
                 "part_count": parts.count}
 
-    def sign(self, user_id: int, upload_id: str, parts: dict[int, str]) -> list[dict[str, Any]]:
-        """Presigned PUT URLs for {part number: base64 Content-MD5}; each URL only accepts that MD5."""
+    def sign(self, user_id: int, upload_id: str, parts: dict[int, tuple[str, str]]) -> list[dict[str, Any]]:
+        """Presigned PUT URLs for {part number: (base64 Content-MD5, base64 CRC32)}; each URL accepts only a
+        body with those checksums."""
         row = self._open(user_id, upload_id)
         count = plan(row.size, row.part_size).count
         wrong = sorted(n for n in parts if not 1 <= n <= count)
@@ -114,9 +117,9 @@ class UploadService:
         return [{"number": n, "url": self.s3.generate_presigned_url(
                     "upload_part", ExpiresIn=self.url_expiry_s,
                     Params={"Bucket": self.bucket, "Key": row.object_key, "UploadId": upload_id, "PartNumber": n,
-                            "ContentMD5": md5}),
-                 "headers": {"Content-MD5": md5}, "expires_at": _iso(expires_at)}
-                for n, md5 in sorted(parts.items())]
+                            "ContentMD5": md5, "ChecksumCRC32": crc}),
+                 "headers": {"Content-MD5": md5, "x-amz-checksum-crc32": crc}, "expires_at": _iso(expires_at)}
+                for n, (md5, crc) in sorted(parts.items())]
 
     def list_parts(self, user_id: int, upload_id: str) -> list[dict[str, Any]]:
         row = self._record(user_id, upload_id)
@@ -126,17 +129,21 @@ class UploadService:
         while True:
             page = self.s3.list_parts(Bucket=self.bucket, Key=row.object_key, UploadId=upload_id,
                                       PartNumberMarker=marker)
-            found += [{"number": p["PartNumber"], "etag": p["ETag"], "size": p["Size"]} for p in page.get("Parts", [])]
+            found += [{"number": p["PartNumber"], "etag": p["ETag"], "size": p["Size"],
+                       "crc32": p.get("ChecksumCRC32")} for p in page.get("Parts", [])]
             if not page.get("IsTruncated"):
                 return found
             marker = page["NextPartNumberMarker"]
 
     def complete(self, user_id: int, upload_id: str, parts: list[dict[str, Any]]) -> dict[str, Any]:
         row = self._open(user_id, upload_id)
-        self._check_parts(row, parts, {p["number"]: p for p in self.list_parts(user_id, upload_id)})
-        done = self.s3.complete_multipart_upload(
-            Bucket=self.bucket, Key=row.object_key, UploadId=upload_id,
-            MultipartUpload={"Parts": [{"PartNumber": p["number"], "ETag": p["etag"]} for p in parts]})
+        stored = {p["number"]: p for p in self.list_parts(user_id, upload_id)}
+        self._check_parts(row, parts, stored)
+        listed = [{"PartNumber": p["number"], "ETag": p["etag"],
+                   **({"ChecksumCRC32": stored[p["number"]]["crc32"]} if stored[p["number"]]["crc32"] else {})}
+                  for p in parts]
+        done = self.s3.complete_multipart_upload(Bucket=self.bucket, Key=row.object_key, UploadId=upload_id,
+                                                 MultipartUpload={"Parts": listed})
         with self.engine.begin() as conn:
             conn.execute(sa.update(uploads).where(uploads.c.id == row.id).values(status="completed",
                                                                                  etag=done["ETag"]))

@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 
 from ..faults import SimulatedCrash
 from ..retry import FullJitter, RetriesExhausted, Retryable, RetryPlan, retry
-from .integrity import content_md5, md5_digest, multipart_etag, part_etag
+from .integrity import content_md5, crc32_checksum, md5_digest, multipart_etag, part_etag
 from .plan import Part, PartPlan
 
 Source = bytes | Path
@@ -34,6 +34,8 @@ Source = bytes | Path
 # 2-core laptop is not just switching threads. boto3's TransferManager defaults to 10.
 DEFAULT_CONCURRENCY = 8
 PART_ATTEMPTS = 8
+# S3's answers to a body whose checksum differs from the one it was told: the bytes were damaged on the way.
+CHECKSUM_ERRORS = ("BadDigest", "InvalidDigest", "XAmzContentChecksumMismatch")
 
 
 class UploadFailed(Exception):
@@ -131,9 +133,10 @@ class Uploader:
         body = {"filename": filename, "size": size, **({"part_size": part_size} if part_size else {})}
         return self._api("POST", "/api/uploads", json=body)
 
-    def sign(self, upload_id: str, number: int, digest: bytes) -> dict:
-        signed = self._api("POST", f"/api/uploads/{upload_id}/sign", json={"parts": {str(number): content_md5(digest)}})
-        return signed[0]
+    def sign(self, upload_id: str, number: int, data: bytes, digest: bytes | None = None) -> dict:
+        """A presigned PUT URL for part `number`, bound to these bytes' MD5 and CRC32."""
+        checksums = {"content_md5": content_md5(digest or md5_digest(data)), "crc32": crc32_checksum(data)}
+        return self._api("POST", f"/api/uploads/{upload_id}/sign", json={"parts": {str(number): checksums}})[0]
 
     def list_parts(self, upload_id: str) -> list[dict]:
         return self._api("GET", f"/api/uploads/{upload_id}/parts")
@@ -154,7 +157,7 @@ class Uploader:
         def attempt() -> str:
             nonlocal attempts
             attempts += 1
-            signed = self.sign(upload_id, part.number, digest)
+            signed = self.sign(upload_id, part.number, data, digest)
             if url_expired(signed["url"]):  # clock skew or a very slow queue: ask again rather than send
                 raise Retryable(f"part {part.number}: the signed URL had expired before it was used")
             try:
@@ -165,6 +168,9 @@ class Uploader:
                 raise UploadAborted(f"upload {upload_id} was aborted; its parts are gone: start a new upload")
             if response.status_code >= 500 or response.status_code == 429:
                 raise Retryable(f"part {part.number}: {response.status_code}")
+            if response.status_code == 400 and any(code in response.text for code in CHECKSUM_ERRORS):
+                # Real S3 refuses a body that does not match the signed checksums: corrupted on the way.
+                raise Retryable(f"part {part.number}: the server refused corrupted bytes ({response.text[:80]})")
             if response.status_code >= 400:
                 raise UploadFailed(f"part {part.number}: {response.status_code} {response.text[:200]}")
             etag = response.headers.get("etag", "")
