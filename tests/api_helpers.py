@@ -52,7 +52,7 @@ def backends_for(kind: str) -> tuple[Engine, object]:
     path = settings.current().build_dir / "test-api.sqlite"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.unlink(missing_ok=True)
-    return backends.sql_backend.connect(f"sqlite:///{path}").engine, backends.redis_backend._emulator().client
+    return backends.sql_backend.connect(f"sqlite:///{path}").engine, backends.redis_backend.emulator().client
 
 
 def start_api(kind: str, config: api.ApiConfig | None = None) -> Api:

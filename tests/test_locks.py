@@ -21,7 +21,7 @@ def client(request):
         require_services()
         backend = backends.redis_backend.connect(settings.REDIS_DEFAULT_URL)
     else:
-        backend = backends.redis_backend._emulator()
+        backend = backends.redis_backend.emulator()
     yield backend.client
     backend.close()
 

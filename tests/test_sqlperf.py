@@ -11,7 +11,9 @@ import json
 import pytest
 import sqlalchemy as sa
 
-from course_lib.sqlperf import explain, generate, pagination, partitions, queries, results, transactions
+from course_lib import results
+from course_lib.sqlperf import explain, generate, pagination, partitions, queries, transactions
+from course_lib.sqlperf.results import interview_answer
 from course_lib.sqlperf.schema import orders
 
 SMALL = 6_000
@@ -92,7 +94,7 @@ def test_the_interview_answer_quotes_the_measured_numbers(tmp_path, clean_env):
                          "composite index for WHERE + ORDER BY": {"before ms": 31.7, "after ms": 0.76},
                          "function on an indexed column": {"before ms": 27.1, "after ms": 2.1}},
                "pagination": {"deepest page": 9000, "offset ms": 58.1, "keyset ms": 0.61}}
-    answer = results.interview_answer(figures)
+    answer = interview_answer(figures)
     for number in ("31.7", "0.76", "27.1", "2.1", "12.0", "0.75", "58.1", "0.61", "200,000"):
         assert number in answer
     path = results.save("sql_performance", figures)

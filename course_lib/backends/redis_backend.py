@@ -79,7 +79,7 @@ def resolve(cfg: settings.Settings | None = None) -> RedisBackend:
                 variable=settings.REQUIRE_SERVICES,
             )
     binary = shutil.which("redis-server")
-    backend = start_private_server(binary) if binary else _emulator()
+    backend = start_private_server(binary) if binary else emulator()
     backend.note = note
     return backend
 
@@ -144,7 +144,7 @@ def _client(url: str) -> redis.Redis:
     return redis.Redis.from_url(url, socket_timeout=SOCKET_TIMEOUT_S, socket_connect_timeout=SOCKET_TIMEOUT_S)
 
 
-def _emulator() -> RedisBackend:
+def emulator() -> RedisBackend:
     import fakeredis  # imported here: only learners without any redis-server pay for it
 
     server = fakeredis.FakeServer(version=(7,))

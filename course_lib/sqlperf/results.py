@@ -4,10 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..results import save
-
-__all__ = ["interview_answer", "save"]
-
 
 def interview_answer(figures: dict[str, Any]) -> str:
     """'Explain a query optimization you shipped and its impact', from measured before/after figures."""
