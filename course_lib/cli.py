@@ -157,7 +157,7 @@ def bench(args: argparse.Namespace) -> int:
     from .bench import events, idempotency, jitter, orders, s3, sql
 
     if args.name == "s3":
-        s3.main(repeat=args.repeat)
+        s3.main(**({"repeat": args.repeat} if args.repeat else {}))
         return 0
     if args.name == "sql":
         sql.main(orders=args.orders)
@@ -172,7 +172,7 @@ def bench(args: argparse.Namespace) -> int:
         events.main(events=args.events)
         return 0
     report = idempotency.main(requests=args.requests, clients=args.clients, crash_share=args.crash_share,
-                              repeat=args.repeat)
+                              **({"repeat": args.repeat} if args.repeat else {}))
     figures = report["figures"]
     return 0 if figures["duplicate_executions"] == 0 and figures["lost_completions"] == 0 else 1
 
@@ -213,8 +213,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p_bench.add_argument("--requests", type=int, default=10_000, help="idempotency, orders: requests per run")
     p_bench.add_argument("--clients", type=int, default=64, help="idempotency, orders: concurrent clients")
     p_bench.add_argument("--crash-share", type=float, default=0.01, help="share of requests that crash after the work")
-    p_bench.add_argument("--repeat", type=int, default=3,
-                         help="idempotency, s3: runs per side; throughput is the median")
+    p_bench.add_argument("--repeat", type=int, default=None,
+                         help="idempotency (default 3), s3 (default 5): runs per side; throughput is the median")
     p_bench.set_defaults(fn=bench)
     args = parser.parse_args(argv)
     try:

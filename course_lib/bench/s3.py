@@ -106,11 +106,13 @@ class Run:
 
 
 def _ours(uploader: Uploader, boto, bucket: str, path: Path) -> Run:
+    start = time.perf_counter()  # from before CreateMultipartUpload, as for TransferManager
     result = uploader.upload(path, path.name, part_size=PART)
+    seconds = time.perf_counter() - start
     if result.etag != result.expected_etag:
         raise AssertionError(f"ETag {result.etag} != {result.expected_etag}")
     boto.delete_object(Bucket=bucket, Key=result.key)
-    return Run(result.seconds, result.complete_seconds, result.size)
+    return Run(seconds, result.complete_seconds, result.size)
 
 
 def _transfer_manager(boto, transfer: TransferConfig, bucket: str, path: Path, run: int) -> Run:
@@ -125,7 +127,60 @@ def _transfer_manager(boto, transfer: TransferConfig, bucket: str, path: Path, r
     return Run(end - start, end - marks["complete"], path.stat().st_size)
 
 
-def main(sizes_mib: tuple[int, ...] = (64, 256), repeat: int = 3, out: Path | None = None) -> dict:
+class Stage:
+    """The servers one file size is measured on, fresh for each size: moto's server in its own process
+    (unless COURSE_S3_ENDPOINT is set), the course API that signs our parts, and both clients. moto keeps
+    every object in a Python process whose memory and garbage grow with each upload (its complete
+    step took 0.5 s on a fresh server and up to 1.6 s after a dozen uploads here), so a fresh server per
+    size keeps the sizes from inheriting each other's history."""
+
+    def __init__(self, engine, token: str, folder: Path) -> None:
+        self.own = None if settings.current().s3_endpoint else OwnMotoServer()
+        self.s3 = self.own.backend() if self.own else backends.s3()
+        self.service = UploadService.on(engine, self.s3)  # creates the bucket and its lifecycle rule
+        self.server = _api_server(engine, self.s3, folder)
+        self.boto = self.s3.new_client(max_pool_connections=CONCURRENCY)
+        self.transfer = TransferConfig(multipart_threshold=PART, multipart_chunksize=PART,
+                                       max_concurrency=CONCURRENCY)
+        self.uploader = Uploader(self.server.url, token, concurrency=CONCURRENCY, progress=False)
+
+    def run(self, side: str, path: Path, run: int) -> Run:
+        if side == "ours":
+            return _ours(self.uploader, self.boto, self.service.bucket, path)
+        return _transfer_manager(self.boto, self.transfer, self.service.bucket, path, run)
+
+    def close(self) -> None:
+        self.uploader.close()
+        self.server.stop()
+        if self.own:
+            self.own.stop()
+
+
+def _measure(stage: Stage, path: Path, repeat: int) -> dict:
+    """One unmeasured upload per side (connections, the server's first allocations, the file in the
+    page cache), then `repeat` turns each, swapping who goes first so drift hits both sides alike."""
+    stage.run("ours", path, -1)
+    stage.run("theirs", path, -1)
+    runs: dict[str, list[Run]] = {"ours": [], "theirs": []}
+    for i in range(repeat):
+        for side in ("ours", "theirs") if i % 2 == 0 else ("theirs", "ours"):
+            runs[side].append(stage.run(side, path, i))
+    ours, theirs = runs["ours"], runs["theirs"]
+    med = lambda runs, attr: statistics.median(getattr(r, attr) for r in runs)  # noqa: E731
+    return {
+        "ours_mb_per_s": round(med(ours, "mb_per_s"), 1),
+        "transfer_manager_mb_per_s": round(med(theirs, "mb_per_s"), 1),
+        "ratio": round(med(ours, "mb_per_s") / med(theirs, "mb_per_s"), 3),
+        "ours_parts_mb_per_s": round(med(ours, "parts_mb_per_s"), 1),
+        "transfer_manager_parts_mb_per_s": round(med(theirs, "parts_mb_per_s"), 1),
+        "parts_ratio": round(med(ours, "parts_mb_per_s") / med(theirs, "parts_mb_per_s"), 3),
+        "ours_complete_s": round(med(ours, "complete_seconds"), 2),
+        "transfer_manager_complete_s": round(med(theirs, "complete_seconds"), 2),
+        "ours_runs": [round(r.mb_per_s, 1) for r in ours],
+        "transfer_manager_runs": [round(r.mb_per_s, 1) for r in theirs]}
+
+
+def main(sizes_mib: tuple[int, ...] = (64, 256), repeat: int = 5, out: Path | None = None) -> dict:
     discard()  # the API logs every sign request; the bench prints its own table
     folder = settings.current().build_dir / "bench"
     folder.mkdir(parents=True, exist_ok=True)
@@ -133,44 +188,15 @@ def main(sizes_mib: tuple[int, ...] = (64, 256), repeat: int = 3, out: Path | No
     reset(engine)
     user = seed_users(engine)[0]
     token = TokenService(engine).create(user.id, "bench", ["uploads:write"]).plain_text
-    own = None if settings.current().s3_endpoint else OwnMotoServer()
-    s3_backend = own.backend() if own else backends.s3()
-    service = UploadService.on(engine, s3_backend)  # creates the bucket and its lifecycle rule
-    server = _api_server(engine, s3_backend, folder)
-    boto = s3_backend.new_client(max_pool_connections=CONCURRENCY)
-    transfer = TransferConfig(multipart_threshold=PART, multipart_chunksize=PART, max_concurrency=CONCURRENCY)
-    uploader = Uploader(server.url, token, concurrency=CONCURRENCY, progress=False)
-    report: dict = {"benchmark": "s3", "server": s3_backend.server, "part_size": PART, "concurrency": CONCURRENCY,
-                    "repeat": repeat, "sizes": {}}
-    try:
-        for size_mib in sizes_mib:
-            path = _file(folder, size_mib * MiB)
-            ours, theirs = [], []
-            for i in range(repeat):
-                # Taking turns, and swapping who goes first: drift on a noisy machine hits both sides
-                # alike. Each object is deleted after its run so the server's memory stays flat.
-                for side in ("ours", "theirs") if i % 2 == 0 else ("theirs", "ours"):
-                    if side == "ours":
-                        ours.append(_ours(uploader, boto, service.bucket, path))
-                    else:
-                        theirs.append(_transfer_manager(boto, transfer, service.bucket, path, i))
-            med = lambda runs, attr: statistics.median(getattr(r, attr) for r in runs)  # noqa: E731
-            report["sizes"][f"{size_mib}MiB"] = {
-                "ours_mb_per_s": round(med(ours, "mb_per_s"), 1),
-                "transfer_manager_mb_per_s": round(med(theirs, "mb_per_s"), 1),
-                "ratio": round(med(ours, "mb_per_s") / med(theirs, "mb_per_s"), 3),
-                "ours_parts_mb_per_s": round(med(ours, "parts_mb_per_s"), 1),
-                "transfer_manager_parts_mb_per_s": round(med(theirs, "parts_mb_per_s"), 1),
-                "parts_ratio": round(med(ours, "parts_mb_per_s") / med(theirs, "parts_mb_per_s"), 3),
-                "ours_complete_s": round(med(ours, "complete_seconds"), 2),
-                "transfer_manager_complete_s": round(med(theirs, "complete_seconds"), 2),
-                "ours_runs": [round(r.mb_per_s, 1) for r in ours],
-                "transfer_manager_runs": [round(r.mb_per_s, 1) for r in theirs]}
-    finally:
-        uploader.close()
-        server.stop()
-        if own:
-            own.stop()
+    report: dict = {"benchmark": "s3", "part_size": PART, "concurrency": CONCURRENCY, "repeat": repeat, "sizes": {}}
+    for size_mib in sizes_mib:
+        path = _file(folder, size_mib * MiB)
+        stage = Stage(engine, token, folder)
+        try:
+            report["server"] = stage.s3.server
+            report["sizes"][f"{size_mib}MiB"] = _measure(stage, path, repeat)
+        finally:
+            stage.close()
     report["ratio"] = min(s["ratio"] for s in report["sizes"].values())
     out = out or folder / "s3.json"
     out.write_text(json.dumps(report, indent=2))

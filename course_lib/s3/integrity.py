@@ -11,6 +11,7 @@ import base64
 import hashlib
 import zlib
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 
 def md5_digest(data: bytes) -> bytes:
@@ -39,3 +40,19 @@ def multipart_etag(digests: Iterable[bytes]) -> str:
     """The ETag of the completed object: md5(concatenated part digests) + "-N", in quotes."""
     digests = list(digests)
     return f'"{hashlib.md5(b"".join(digests), usedforsecurity=False).hexdigest()}-{len(digests)}"'
+
+
+@dataclass(frozen=True)
+class Checksums:
+    """What a presigned part URL is bound to: the part's binary MD5 and its base64 CRC32."""
+
+    md5: bytes
+    crc32: str
+
+    @classmethod
+    def of(cls, data: bytes, md5: bytes | None = None) -> Checksums:
+        return cls(md5 or md5_digest(data), crc32_checksum(data))
+
+    def as_json(self) -> dict[str, str]:
+        """The body of one part in POST /api/uploads/{id}/sign."""
+        return {"content_md5": content_md5(self.md5), "crc32": self.crc32}

@@ -4,9 +4,10 @@
     result = uploader.upload(path)            # init, sign, parallel PUTs with retries, complete
     result = uploader.resume(upload_id, path) # after a crash: ListParts, send only what is missing
 
-Each part: read its bytes, MD5 them, ask the API for a URL bound to that MD5, PUT the bytes with
-Content-MD5, and compare the ETag the server answers with the local MD5 (the embedded server does not
-check Content-MD5, so the client does). Failures (5xx, timeouts, a corrupted part) are retried with
+Each part: MD5 and CRC32 its bytes, get a URL bound to those checksums from the API, PUT the bytes
+with Content-MD5, and compare the ETag the server answers with the local MD5 (the embedded server does
+not check Content-MD5, so the client does). Hashing and signing run ahead of the PUTs, several parts
+to a sign call (`lookahead.SignAhead`). Failures (5xx, timeouts, a corrupted part) are retried with
 full jitter from course_lib.retry; a part of an aborted upload is not retried. At the end the
 object's ETag must equal the multipart ETag computed locally.
 """
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -26,7 +28,8 @@ from tqdm.auto import tqdm
 
 from ..faults import SimulatedCrash
 from ..retry import FullJitter, RetriesExhausted, Retryable, RetryPlan, retry
-from .integrity import content_md5, crc32_checksum, md5_digest, multipart_etag, part_etag
+from .integrity import Checksums, multipart_etag, part_etag
+from .lookahead import SignAhead
 from .plan import Part, PartPlan
 
 Source = bytes | Path
@@ -65,6 +68,7 @@ class UploadResult:
     parts: list[PartResult] = field(default_factory=list)
     seconds: float = 0.0
     complete_seconds: float = 0.0  # the server assembling the parts (CompleteMultipartUpload)
+    sign_calls: int = 0  # API round trips for URLs: fewer than parts, several are signed per call
 
     @property
     def sent(self) -> int:
@@ -135,8 +139,12 @@ class Uploader:
 
     def sign(self, upload_id: str, number: int, data: bytes, digest: bytes | None = None) -> dict:
         """A presigned PUT URL for part `number`, bound to these bytes' MD5 and CRC32."""
-        checksums = {"content_md5": content_md5(digest or md5_digest(data)), "crc32": crc32_checksum(data)}
-        return self._api("POST", f"/api/uploads/{upload_id}/sign", json={"parts": {str(number): checksums}})[0]
+        return self.sign_parts(upload_id, {number: Checksums.of(data, digest)})[0]
+
+    def sign_parts(self, upload_id: str, parts: dict[int, Checksums]) -> list[dict]:
+        """Presigned PUT URLs for several parts in one request, each bound to its part's checksums."""
+        body = {"parts": {str(n): checksums.as_json() for n, checksums in parts.items()}}
+        return self._api("POST", f"/api/uploads/{upload_id}/sign", json=body)
 
     def list_parts(self, upload_id: str) -> list[dict]:
         return self._api("GET", f"/api/uploads/{upload_id}/parts")
@@ -150,15 +158,21 @@ class Uploader:
 
     # -- one part ------------------------------------------------------------------------------------
 
-    def put_part(self, upload_id: str, part: Part, data: bytes, digest: bytes, t0: float) -> PartResult:
-        """PUT one part until the server holds exactly these bytes (ETag == local MD5 `digest`)."""
-        attempts, started = 0, time.perf_counter() - t0
+    def put_part(self, upload_id: str, part: Part, data: bytes, digest: bytes, t0: float,
+                 url: Callable[[], dict] | None = None) -> PartResult:
+        """PUT one part until the server holds exactly these bytes (ETag == local MD5 `digest`).
+        `url` gives a presigned URL (one signed ahead); by default each part asks the API for its own.
+        A retry reuses the URL until it expires."""
+        attempts, started, signed = 0, time.perf_counter() - t0, None
+        new_url = url or (lambda: self.sign(upload_id, part.number, data, digest))
 
         def attempt() -> str:
-            nonlocal attempts
+            nonlocal attempts, signed
             attempts += 1
-            signed = self.sign(upload_id, part.number, data, digest)
+            if signed is None or url_expired(signed["url"]):
+                signed = new_url()
             if url_expired(signed["url"]):  # clock skew or a very slow queue: ask again rather than send
+                signed = None
                 raise Retryable(f"part {part.number}: the signed URL had expired before it was used")
             try:
                 response = self.http.put(signed["url"], content=data, headers=signed["headers"])
@@ -216,22 +230,25 @@ class Uploader:
 
     def _send(self, created: dict, source: Source, skip: dict[int, str],
               crash_after_parts: int | None = None) -> UploadResult:
-        """Every part in a worker: read, MD5 (hashlib releases the GIL, so parts hash in parallel),
-        skip it if the server already holds those bytes, else sign and PUT it. Then complete."""
+        """Every part in a worker: take its checksums (hashed ahead), skip it if the server already holds
+        those bytes, else read it, take its URL (signed ahead) and PUT it. Then complete."""
         upload_id, t0 = created["upload_id"], time.perf_counter()
         plan = PartPlan(created["size"], created["part_size"])
         result = UploadResult(upload_id, created["key"], created["size"])
         bar = tqdm(total=plan.size, unit="B", unit_scale=True, desc=f"upload {created['key'][-24:]}",
                    disable=not self.progress, leave=False)
+        ahead = SignAhead(plan.parts(), lambda part: _read(source, part),
+                          lambda parts: self.sign_parts(upload_id, parts), lookahead=2 * self.concurrency,
+                          hashers=self.concurrency, skip=skip, url_expired=url_expired)
         lock, done, digests, dead = threading.Lock(), [], {}, threading.Event()
 
         def one(part: Part) -> None:
             if dead.is_set():  # a killed process sends nothing more (PUTs already on the wire may land)
                 raise SimulatedCrash(f"client died after {crash_after_parts} parts")
-            data = _read(source, part)
-            digest = digests[part.number] = md5_digest(data)
-            if skip.get(part.number) != part_etag(digest):
-                outcome = self.put_part(upload_id, part, data, digest, t0)
+            digest = digests[part.number] = ahead.checksums(part.number).md5
+            if ahead.needed(part.number):
+                outcome = self.put_part(upload_id, part, _read(source, part), digest, t0,
+                                        url=lambda: ahead.url(part.number))
                 with lock:
                     done.append(outcome)
                     if crash_after_parts is not None and len(done) >= crash_after_parts:
@@ -250,7 +267,8 @@ class Uploader:
                     raise failed.exception()
         finally:
             bar.close()
-        result.parts = sorted(done, key=lambda p: p.number)
+            ahead.close()
+        result.parts, result.sign_calls = sorted(done, key=lambda p: p.number), ahead.sign_calls
         etags = {n: part_etag(d) for n, d in digests.items()}
         completing = time.perf_counter()
         completed = self._api("POST", f"/api/uploads/{upload_id}/complete",
