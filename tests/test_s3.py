@@ -25,10 +25,12 @@ from course_lib.s3 import (
     UploadService,
     md5_digest,
     multipart_etag,
+    part_etag,
     plan,
     url_expired,
 )
-from course_lib.s3.plan import GiB, TiB
+from course_lib.s3.lookahead import SignAhead
+from course_lib.s3.plan import GiB, Part, TiB
 
 
 @pytest.fixture(scope="module")
@@ -89,6 +91,71 @@ def test_multipart_etag_is_md5_of_part_md5s_with_the_count():
 def test_url_expiry_is_read_from_the_signature():
     url = "http://s3/b/k?X-Amz-Date=20260101T000000Z&X-Amz-Expires=60&X-Amz-Signature=x"
     assert url_expired(url) and not url_expired("http://s3/b/k?partNumber=1")
+
+
+# -- hashing and signing ahead ----------------------------------------------------------------------
+
+class RecordingSigner:
+    """Stands in for POST /sign: records each batch, answers a URL per part."""
+
+    def __init__(self, expires_in_s: int = 900) -> None:
+        self.batches: list[list[int]] = []
+        self.expires_in_s = expires_in_s
+
+    def __call__(self, parts):
+        self.batches.append(sorted(parts))
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        return [{"number": n, "url": f"http://s3/k?partNumber={n}&X-Amz-Date={stamp}&X-Amz-Expires={self.expires_in_s}",
+                 "headers": {}} for n in parts]
+
+
+def sign_ahead(signer, count: int = 32, window: int = 8, skip=None) -> SignAhead:
+    data = blob(count * 1024)
+    parts = [Part(n, (n - 1) * 1024, 1024) for n in range(1, count + 1)]
+    return SignAhead(parts, lambda p: data[p.offset:p.offset + p.length], signer, window=window, lookahead=2 * window,
+                     skip=skip, url_expired=url_expired)
+
+
+def test_parts_are_signed_a_window_at_a_time_and_never_twice():
+    signer = RecordingSigner()
+    ahead = sign_ahead(signer)
+    urls = [ahead.url(n) for n in range(1, 33)]
+    ahead.close()
+    assert [u["number"] for u in urls] == list(range(1, 33))
+    assert len(signer.batches) <= 4 and all(len(b) >= 8 for b in signer.batches[:-1])  # windows of 8, then the tail
+    signed = [n for batch in signer.batches for n in batch]
+    assert sorted(signed) == list(range(1, 33)), "each part signed exactly once"
+
+
+def test_parts_the_server_already_holds_are_never_signed():
+    data = blob(32 * 1024)
+    held = {n: part_etag(md5_digest(data[(n - 1) * 1024:n * 1024])) for n in range(1, 33) if n % 2}
+    signer = RecordingSigner()
+    ahead = sign_ahead(signer, skip=held)
+    missing = [n for n in range(1, 33) if ahead.needed(n)]
+    for n in missing:
+        ahead.url(n)
+    ahead.close()
+    assert missing == list(range(2, 33, 2))
+    assert sorted(n for batch in signer.batches for n in batch) == missing
+
+
+def test_a_url_that_expired_while_waiting_is_signed_again():
+    signer = RecordingSigner(expires_in_s=0)  # every URL is already past its expiry when taken
+    ahead = sign_ahead(signer, count=4, window=4)
+    assert ahead.url(1)["number"] == 1  # signs 1-4 at once
+    assert ahead.url(2)["number"] == 2  # 2's URL, signed ahead, has expired: a new one
+    ahead.close()
+    assert signer.batches == [[1, 2, 3, 4], [2]]
+
+
+def test_a_32_part_upload_makes_a_handful_of_sign_calls(world):
+    server, _service, token, _ = world
+    up = Uploader(server.url, token, concurrency=8, progress=False)
+    result = up.upload(blob(32 * 5 * MiB, seed=9), "many.bin", part_size=5 * MiB)
+    up.close()
+    assert result.etag == result.expected_etag and result.sent == 32
+    assert result.sign_calls <= 8, f"{result.sign_calls} sign calls for 32 parts"
 
 
 # -- the client and the backend ---------------------------------------------------------------------

@@ -36,14 +36,16 @@ class SignAhead:
     once hashed and found identical, is never signed.
     """
 
-    def __init__(self, parts: list[Part], read: Reader, sign: Signer, lookahead: int, hashers: int,
+    def __init__(self, parts: list[Part], read: Reader, sign: Signer, window: int, lookahead: int,
                  skip: dict[int, str] | None = None, url_expired: Callable[[str], bool] = lambda url: False) -> None:
         self._parts, self._read, self._sign = parts, read, sign
         self._index = {p.number: i for i, p in enumerate(parts)}
-        self._lookahead, self._skip, self._expired = max(1, lookahead), skip or {}, url_expired
-        self._pool = ThreadPoolExecutor(max(1, hashers), thread_name_prefix="hash")
+        self._window, self._lookahead = max(1, window), max(1, window, lookahead)
+        self._skip, self._expired = skip or {}, url_expired
+        self._pool = ThreadPoolExecutor(self._window, thread_name_prefix="hash")
         self._hashes: dict[int, Future[Checksums]] = {}
-        self._urls: dict[int, dict] = {}
+        self._urls: dict[int, dict] = {}  # signed, not yet taken
+        self._signed: set[int] = set()
         self._submitted = 0  # parts[:_submitted] have been handed to the hashing pool
         self._hash_lock, self._sign_lock = threading.Lock(), threading.Lock()
         self.sign_calls = 0
@@ -62,20 +64,23 @@ class SignAhead:
         return self._skip.get(number) != part_etag(self.checksums(number).md5)
 
     def url(self, number: int) -> dict:
-        """A presigned URL for this part: one signed ahead, or a fresh batch with every later part
-        already hashed, not yet signed and still needed."""
-        own = self.checksums(number)
+        """A presigned URL for this part: one signed ahead, or a fresh batch of this part, the parts in
+        its window (waiting for their hashes, which run in parallel with its own) and any later part
+        already hashed; never a part signed before, nor one the server already holds."""
+        self.checksums(number)
         with self._sign_lock:
             signed = self._urls.pop(number, None)
             if signed is not None and not self._expired(signed["url"]):
                 return signed
-            batch = {number: own}
-            for part in self._parts[self._index[number] + 1:self._submitted]:
+            batch = {}
+            for i, part in enumerate(self._parts[self._index[number]:self._submitted]):
                 future = self._hashes[part.number]
-                if part.number not in self._urls and future.done() and future.exception() is None \
-                        and self._skip.get(part.number) != part_etag(future.result().md5):
+                if part.number != number and (part.number in self._signed or i >= self._window and not future.done()):
+                    continue
+                if part.number == number or self._skip.get(part.number) != part_etag(future.result().md5):
                     batch[part.number] = future.result()
             self.sign_calls += 1
+            self._signed.update(batch)
             for fresh in self._sign(batch):
                 self._urls[fresh["number"]] = fresh
             return self._urls.pop(number)

@@ -238,8 +238,8 @@ class Uploader:
         bar = tqdm(total=plan.size, unit="B", unit_scale=True, desc=f"upload {created['key'][-24:]}",
                    disable=not self.progress, leave=False)
         ahead = SignAhead(plan.parts(), lambda part: _read(source, part),
-                          lambda parts: self.sign_parts(upload_id, parts), lookahead=2 * self.concurrency,
-                          hashers=self.concurrency, skip=skip, url_expired=url_expired)
+                          lambda parts: self.sign_parts(upload_id, parts), window=self.concurrency,
+                          lookahead=2 * self.concurrency, skip=skip, url_expired=url_expired)
         lock, done, digests, dead = threading.Lock(), [], {}, threading.Event()
 
         def one(part: Part) -> None:
