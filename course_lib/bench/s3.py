@@ -11,16 +11,19 @@ computed locally.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import statistics
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+import zlib
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import httpx
+import psutil
 from boto3.s3.transfer import TransferConfig
 
 from .. import api, backends
@@ -90,11 +93,13 @@ def _file(folder: Path, size: int) -> Path:
 
 @dataclass(frozen=True)
 class Run:
-    """One upload: whole-upload throughput, and the same split at CompleteMultipartUpload."""
+    """One upload: whole-upload throughput, the same split at CompleteMultipartUpload, and the CPU
+    seconds each process spent on it (client, signing API, S3 server)."""
 
     seconds: float
     complete_seconds: float
     size: int
+    cpu_s: dict[str, float] = field(default_factory=dict)
 
     @property
     def mb_per_s(self) -> float:
@@ -144,10 +149,24 @@ class Stage:
                                        max_concurrency=CONCURRENCY)
         self.uploader = Uploader(self.server.url, token, concurrency=CONCURRENCY, progress=False)
 
+        # CPU seconds per process: on 2 cores the three compete, so a side's throughput follows its CPU.
+        self.processes = {"client": psutil.Process()}
+        if hasattr(self.server, "process"):  # else the API runs in a thread here and counts as client
+            self.processes["signing_api"] = psutil.Process(self.server.process.pid)
+        if self.own:
+            self.processes["s3_server"] = psutil.Process(self.own.process.pid)
+
+    def _cpu(self) -> dict[str, float]:
+        return {name: sum(proc.cpu_times()[:2]) for name, proc in self.processes.items()}
+
     def run(self, side: str, path: Path, run: int) -> Run:
+        before = self._cpu()
         if side == "ours":
-            return _ours(self.uploader, self.boto, self.service.bucket, path)
-        return _transfer_manager(self.boto, self.transfer, self.service.bucket, path, run)
+            measured = _ours(self.uploader, self.boto, self.service.bucket, path)
+        else:
+            measured = _transfer_manager(self.boto, self.transfer, self.service.bucket, path, run)
+        after = self._cpu()
+        return replace(measured, cpu_s={name: after[name] - before[name] for name in after})
 
     def close(self) -> None:
         self.uploader.close()
@@ -176,8 +195,34 @@ def _measure(stage: Stage, path: Path, repeat: int) -> dict:
         "parts_ratio": round(med(ours, "parts_mb_per_s") / med(theirs, "parts_mb_per_s"), 3),
         "ours_complete_s": round(med(ours, "complete_seconds"), 2),
         "transfer_manager_complete_s": round(med(theirs, "complete_seconds"), 2),
+        "ours_cpu_s": _median_cpu(ours),
+        "transfer_manager_cpu_s": _median_cpu(theirs),
         "ours_runs": [round(r.mb_per_s, 1) for r in ours],
         "transfer_manager_runs": [round(r.mb_per_s, 1) for r in theirs]}
+
+
+def _median_cpu(runs: list[Run]) -> dict[str, float]:
+    return {name: round(statistics.median(r.cpu_s[name] for r in runs), 2) for name in runs[0].cpu_s}
+
+
+def checksum_costs_ms(part: int = PART, rounds: int = 5) -> dict[str, float]:
+    """What each side must compute per part before sending it, timed on this CPU (median of `rounds`):
+    ours MD5 (Content-MD5, and the ETag checks the issue asks for) + CRC32; TransferManager, over plain
+    HTTP, SHA-256 (SigV4 payload signing) + CRC32. CPUs with SHA extensions hash SHA-256 faster than MD5."""
+    data = os.urandom(part)
+
+    def timed(fn) -> float:
+        times = []
+        for _ in range(rounds):
+            start = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - start)
+        return statistics.median(times) * 1000
+
+    md5 = timed(lambda: hashlib.md5(data, usedforsecurity=False).digest())
+    sha256 = timed(lambda: hashlib.sha256(data).digest())
+    crc32 = timed(lambda: zlib.crc32(data))
+    return {"ours_md5_crc32_ms": round(md5 + crc32, 1), "transfer_manager_sha256_crc32_ms": round(sha256 + crc32, 1)}
 
 
 def main(sizes_mib: tuple[int, ...] = (64, 256), repeat: int = 5, out: Path | None = None) -> dict:
@@ -188,7 +233,8 @@ def main(sizes_mib: tuple[int, ...] = (64, 256), repeat: int = 5, out: Path | No
     reset(engine)
     user = seed_users(engine)[0]
     token = TokenService(engine).create(user.id, "bench", ["uploads:write"]).plain_text
-    report: dict = {"benchmark": "s3", "part_size": PART, "concurrency": CONCURRENCY, "repeat": repeat, "sizes": {}}
+    report: dict = {"benchmark": "s3", "part_size": PART, "concurrency": CONCURRENCY, "repeat": repeat,
+                    "cpus": os.cpu_count(), "checksums_per_part": checksum_costs_ms(), "sizes": {}}
     for size_mib in sizes_mib:
         path = _file(folder, size_mib * MiB)
         stage = Stage(engine, token, folder)
@@ -207,5 +253,15 @@ def main(sizes_mib: tuple[int, ...] = (64, 256), repeat: int = 5, out: Path | No
         print(f"{name:<8}{s['ours_mb_per_s']:>11}{s['transfer_manager_mb_per_s']:>9}{s['ratio']:>7}   "
               f"{s['ours_parts_mb_per_s']:>17}{s['transfer_manager_parts_mb_per_s']:>7}{s['parts_ratio']:>7}   "
               f"{s['ours_complete_s']:>17}{s['transfer_manager_complete_s']:>6}")
+    print(f"CPU seconds per upload (median), ours vs TransferManager, on {report['cpus']} cores:")
+    for name, s in report["sizes"].items():
+        print(f"  {name:<6} ours {_cpu_line(s['ours_cpu_s'])}  |  TM {_cpu_line(s['transfer_manager_cpu_s'])}")
+    sums = report["checksums_per_part"]
+    print(f"checksums per {PART // MiB} MiB part: ours MD5+CRC32 {sums['ours_md5_crc32_ms']} ms, "
+          f"TM SHA-256+CRC32 {sums['transfer_manager_sha256_crc32_ms']} ms")
     print(f"ratio (worst size) = {report['ratio']}  -> {out}")
     return report
+
+
+def _cpu_line(cpu: dict[str, float]) -> str:
+    return " ".join(f"{name}={seconds}" for name, seconds in cpu.items())
