@@ -66,7 +66,7 @@ class UploadResult:
     etag: str = ""
     expected_etag: str = ""
     parts: list[PartResult] = field(default_factory=list)
-    seconds: float = 0.0
+    seconds: float = 0.0  # the whole call: create (or ListParts for a resume) to complete
     complete_seconds: float = 0.0  # the server assembling the parts (CompleteMultipartUpload)
     sign_calls: int = 0  # API round trips for URLs: fewer than parts, several are signed per call
 
@@ -213,9 +213,10 @@ class Uploader:
                crash_after_parts: int | None = None) -> UploadResult:
         """Upload `source` (bytes or a file path). `crash_after_parts=N` simulates the client process
         dying once N parts are stored: SimulatedCrash, nothing completed, nothing aborted."""
+        t0 = time.perf_counter()  # the upload's clock starts before CreateMultipartUpload
         created = self.start(filename, _size(source), part_size)
         self.journal[created["upload_id"]] = created
-        return self._send(created, source, skip={}, crash_after_parts=crash_after_parts)
+        return self._send(created, source, skip={}, t0=t0, crash_after_parts=crash_after_parts)
 
     def resume(self, upload_id: str, source: Source) -> UploadResult:
         """Finish an interrupted upload: ask which parts the server holds, send only the others."""
@@ -225,14 +226,16 @@ class Uploader:
         if status["size"] != _size(source):
             raise UploadFailed(f"upload {upload_id} was started for {status['size']} bytes, this source has "
                                f"{_size(source)}: resume with the same file")
+        t0 = time.perf_counter()
         stored = {p["number"]: p["etag"] for p in self.list_parts(upload_id)}
-        return self._send(status, source, skip=stored)
+        return self._send(status, source, skip=stored, t0=t0)
 
-    def _send(self, created: dict, source: Source, skip: dict[int, str],
+    def _send(self, created: dict, source: Source, skip: dict[int, str], t0: float,
               crash_after_parts: int | None = None) -> UploadResult:
         """Every part in a worker: take its checksums (hashed ahead), skip it if the server already holds
-        those bytes, else read it, take its URL (signed ahead) and PUT it. Then complete."""
-        upload_id, t0 = created["upload_id"], time.perf_counter()
+        those bytes, else read it, take its URL (signed ahead) and PUT it. Then complete. Times count
+        from `t0`, before the upload was created (or, for a resume, before ListParts)."""
+        upload_id = created["upload_id"]
         plan = PartPlan(created["size"], created["part_size"])
         result = UploadResult(upload_id, created["key"], created["size"])
         bar = tqdm(total=plan.size, unit="B", unit_scale=True, desc=f"upload {created['key'][-24:]}",
