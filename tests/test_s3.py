@@ -127,6 +127,15 @@ def test_parts_are_signed_a_window_at_a_time_and_never_twice():
     assert sorted(signed) == list(range(1, 33)), "each part signed exactly once"
 
 
+def test_the_first_wave_is_one_request_whichever_worker_comes_first():
+    signer = RecordingSigner()
+    ahead = sign_ahead(signer, count=8)
+    for n in (8, 3, 1, 5, 2, 7, 4, 6):  # the workers reach the lock in any order
+        assert ahead.url(n)["number"] == n
+    ahead.close()
+    assert signer.batches == [list(range(1, 9))]
+
+
 def test_parts_the_server_already_holds_are_never_signed():
     data = blob(32 * 1024)
     held = {n: part_etag(md5_digest(data[(n - 1) * 1024:n * 1024])) for n in range(1, 33) if n % 2}

@@ -9,8 +9,8 @@ server were using. So:
   being sent; hashlib and zlib release the GIL, so they hash in parallel. With only two hashing threads
   the hashing fell behind the PUTs on 2 cores and most parts were signed alone. The pool keeps only the
   checksums: the PUT reads the bytes again (from the page cache), so memory stays at the parts in flight;
-- a worker that needs a URL signs, in one API call, its part and the rest of its window (waiting for
-  their hashes, which run beside its own) plus any later part already hashed: a group commit, the
+- a worker that needs a URL signs, in one API call, every open part up to the end of its window (waiting
+  for their hashes, which run beside its own) plus any later part already hashed: a group commit, the
   workers waiting on the lock then find their URLs ready. 32 parts in windows of 8: 3-5 sign requests.
   A part is signed once; a URL that expired before it was taken (a very slow link) is signed again.
 
@@ -48,7 +48,8 @@ class SignAhead:
         self._pool = ThreadPoolExecutor(self._window, thread_name_prefix="hash")
         self._hashes: dict[int, Future[Checksums]] = {}
         self._urls: dict[int, dict] = {}  # signed, not yet taken
-        self._signed: set[int] = set()
+        self._settled: set[int] = set()  # signed, or held by the server already
+        self._open_from = 0  # parts[:_open_from] are all settled
         self._submitted = 0  # parts[:_submitted] have been handed to the hashing pool
         self._hash_lock, self._sign_lock = threading.Lock(), threading.Lock()
         self.sign_calls = 0
@@ -67,26 +68,36 @@ class SignAhead:
         return self._skip.get(number) != part_etag(self.checksums(number).md5)
 
     def url(self, number: int) -> dict:
-        """A presigned URL for this part: one signed ahead, or a fresh batch of this part, the parts in
-        its window (waiting for their hashes, which run in parallel with its own) and any later part
-        already hashed; never a part signed before, nor one the server already holds."""
+        """A presigned URL for this part: one signed ahead, or a fresh batch of every part not yet settled
+        from the first such part to the end of this part's window (waiting for their hashes, which run in
+        parallel with its own) and any later part already hashed. Earlier open parts belong to workers
+        still on their way to the lock: taking them too keeps the first wave to one request whichever
+        worker comes first. A part is signed once, and never when the server already holds it."""
         self.checksums(number)
         with self._sign_lock:
             signed = self._urls.pop(number, None)
             if signed is not None and not self._expired(signed["url"]):
                 return signed
-            batch = {}
-            for i, part in enumerate(self._parts[self._index[number]:self._submitted]):
-                future = self._hashes[part.number]
-                if part.number != number and (part.number in self._signed or i >= self._window and not future.done()):
+            batch, window_end = {}, self._index[number] + self._window
+            for i in range(min(self._first_open(), self._index[number]), self._submitted):
+                part, future = self._parts[i], self._hashes[self._parts[i].number]
+                if part.number != number and (part.number in self._settled or i >= window_end and not future.done()):
                     continue
-                if part.number == number or self._skip.get(part.number) != part_etag(future.result().md5):
-                    batch[part.number] = future.result()
+                if part.number != number and self._skip.get(part.number) == part_etag(future.result().md5):
+                    self._settled.add(part.number)  # the server holds it: never signed
+                    continue
+                batch[part.number] = future.result()
             self.sign_calls += 1
-            self._signed.update(batch)
+            self._settled.update(batch)
             for fresh in self._sign(batch):
                 self._urls[fresh["number"]] = fresh
             return self._urls.pop(number)
+
+    def _first_open(self) -> int:
+        """Index of the first part neither signed nor held by the server (every earlier one is settled)."""
+        while self._open_from < self._submitted and self._parts[self._open_from].number in self._settled:
+            self._open_from += 1
+        return self._open_from
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
