@@ -1,7 +1,10 @@
-"""Time for the lessons: UTC wall-clock time, and a clock a lesson can move by hand."""
+"""Time for the lessons: UTC wall-clock time, a clock a lesson can move by hand, and how long a call takes."""
 
 from __future__ import annotations
 
+import statistics
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 
@@ -20,3 +23,13 @@ class ManualClock:
 
     def advance(self, seconds: float) -> None:
         self.now += timedelta(seconds=seconds)
+
+
+def median_ms(fn: Callable[[], object], repeat: int) -> float:
+    """Median milliseconds of `repeat` calls: one slow call on a noisy machine does not move it."""
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - start) * 1000)
+    return statistics.median(times)

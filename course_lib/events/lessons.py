@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import statistics
-import time
 from collections.abc import Sequence
 
 import sqlalchemy as sa
 
 from .. import race
+from ..clock import median_ms
 from .domain import Event, ItemAdded, Order, OrderCreated
 from .projections import Projection, order_summary
 from .repository import OrderRepository
@@ -38,18 +37,9 @@ def rehydration_ms(store: EventStore, lengths: Sequence[int], snapshot_every: Se
                     repo.write_snapshot(Order.replay(stream, events[n][:at]))
                 else:
                     repo.forget_snapshot(stream)
-            times.append(_median_ms(lambda s=stream, r=repo: r.load(s), repeat))
+            times.append(median_ms(lambda s=stream, r=repo: r.load(s), repeat))
         results["no snapshots" if every is None else f"snapshot every {every}"] = times
     return results
-
-
-def _median_ms(fn, repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - start) * 1000)
-    return statistics.median(times)
 
 
 def out_of_order_commit(store: EventStore) -> dict[str, object]:
