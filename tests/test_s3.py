@@ -198,6 +198,17 @@ def test_a_corrupted_part_is_rejected_and_sent_again(world):
     up.close()
 
 
+def test_a_file_that_changes_during_the_upload_stops_it_with_a_clear_error(world, uploader, tmp_path):
+    path = tmp_path / "changing.bin"
+    path.write_bytes(blob(10 * MiB, seed=5))
+    created = uploader.start("changing.bin", 10 * MiB, part_size=5 * MiB)
+    hashed = md5_digest(path.read_bytes()[:5 * MiB])
+    path.write_bytes(blob(10 * MiB, seed=6))  # someone writes to the file between hashing and sending
+    with pytest.raises(UploadFailed, match="the file changed during the upload"):
+        uploader.put_part(created["upload_id"], Part(1, 0, 5 * MiB), path.read_bytes()[:5 * MiB], hashed, 0.0)
+    uploader.abort(created["upload_id"])
+
+
 def test_a_crashed_upload_resumes_sending_only_the_missing_parts(world):
     from course_lib.faults import SimulatedCrash
 

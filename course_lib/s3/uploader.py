@@ -28,7 +28,7 @@ from tqdm.auto import tqdm
 
 from ..faults import SimulatedCrash
 from ..retry import FullJitter, RetriesExhausted, Retryable, RetryPlan, retry
-from .integrity import Checksums, multipart_etag, part_etag
+from .integrity import Checksums, md5_digest, multipart_etag, part_etag
 from .lookahead import SignAhead
 from .plan import Part, PartPlan
 
@@ -183,14 +183,22 @@ class Uploader:
             if response.status_code >= 500 or response.status_code == 429:
                 raise Retryable(f"part {part.number}: {response.status_code}")
             if response.status_code == 400 and any(code in response.text for code in CHECKSUM_ERRORS):
-                # Real S3 refuses a body that does not match the signed checksums: corrupted on the way.
-                raise Retryable(f"part {part.number}: the server refused corrupted bytes ({response.text[:80]})")
+                # Real S3 refuses a body that does not match the signed checksums.
+                raise refused(f"the server refused corrupted bytes ({response.text[:80]})")
             if response.status_code >= 400:
                 raise UploadFailed(f"part {part.number}: {response.status_code} {response.text[:200]}")
             etag = response.headers.get("etag", "")
-            if etag != part_etag(digest):  # the server stored other bytes than we sent
-                raise Retryable(f"part {part.number}: server ETag {etag} != local MD5 {digest.hex()} (corrupted)")
+            if etag != part_etag(digest):  # the server stored other bytes than the ones hashed
+                raise refused(f"server ETag {etag} != local MD5 {digest.hex()} (corrupted)")
             return etag
+
+        def refused(reason: str) -> Exception:
+            """Bytes the server did not store as hashed: damaged on the way (send again), or the part was
+            read again after hashing and the source had changed in between (stop: retrying cannot help)."""
+            if md5_digest(data) != digest:
+                return UploadFailed(f"part {part.number} is no longer the bytes that were hashed: the file changed "
+                                    "during the upload; upload it again once nothing is writing to it")
+            return Retryable(f"part {part.number}: {reason}")
 
         plan = RetryPlan(FullJitter(base_s=0.05, cap_s=2.0, seed=self.seed * 100_003 + part.number),
                          attempts=PART_ATTEMPTS, method="PUT")
