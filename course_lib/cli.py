@@ -17,9 +17,9 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from . import backends
-from .backends import settings
-from .notebook import summary_line
+from course_lib import backends
+from course_lib.backends import settings
+from course_lib.lab.notebook import summary_line
 
 # A cell that takes longer than this is stuck: every lesson cell is meant to take seconds.
 DEFAULT_CELL_TIMEOUT_S = 120
@@ -119,7 +119,7 @@ def slides(args: argparse.Namespace) -> int:
     """Build one offline reveal.js deck per notebook under build/slides/ (or annotate the notebooks)."""
     import nbformat
 
-    from . import slides as decks
+    from course_lib.lab import slides as decks
 
     folder = _notebooks_dir(args.notebooks)
     paths = sorted(folder.glob("[0-9][0-9]_*.ipynb"))
@@ -139,8 +139,8 @@ def serve(args: argparse.Namespace) -> int:
     """Run the course API in the foreground (Ctrl-C stops it)."""
     from datetime import timedelta
 
-    from .api import ApiConfig
-    from .api import serve as serve_api
+    from course_lib.api import ApiConfig
+    from course_lib.api import serve as serve_api
 
     try:
         config = ApiConfig(claim_lease=timedelta(milliseconds=args.claim_lease_ms),
@@ -154,7 +154,7 @@ def serve(args: argparse.Namespace) -> int:
 
 def bench(args: argparse.Namespace) -> int:
     """Run a side-by-side benchmark and write its results under build/bench/."""
-    from .bench import events, idempotency, jitter, orders, s3, sql
+    from course_lib.lab.bench import events, idempotency, jitter, orders, s3, sql
 
     if args.name == "s3":
         s3.main(**({"repeat": args.repeat} if args.repeat else {}))

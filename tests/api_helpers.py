@@ -12,13 +12,14 @@ from pydantic import BaseModel
 from sqlalchemy.engine import Engine
 
 from course_lib import api, backends
+from course_lib.api.problems import Problem
+from course_lib.api.tables import reset_tables
 from course_lib.auth import DemoUser, TokenService, seed_users
 from course_lib.auth.schema import personal_access_tokens, users
 from course_lib.backends import settings
-from course_lib.idempotency.messages import PROBLEM_JSON
 from course_lib.idempotency.schema import idempotency_keys
-from course_lib.orders import orders, reset
-from course_lib.orders.models import Problem
+from course_lib.messages import PROBLEM_JSON
+from course_lib.orders import orders
 from tests.conftest import require_services
 
 ORDER = {"currency": "EUR", "items": [{"sku": "BOOK-DDIA", "quantity": 1, "unit_price_cents": 4200}]}
@@ -57,7 +58,7 @@ def backends_for(kind: str) -> tuple[Engine, object]:
 
 def start_api(kind: str, config: api.ApiConfig | None = None) -> Api:
     engine, redis_client = backends_for(kind)
-    reset(engine)
+    reset_tables(engine)
     demo = seed_users(engine)
     tokens = {u.email: TokenService(engine).create(u.id, "test").plain_text for u in demo}
     server = api.start(api.create_app(engine, redis_client, config))

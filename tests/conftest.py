@@ -11,6 +11,16 @@ from course_lib.backends import settings
 
 COURSE_VARS = [settings.DATABASE_URL, settings.REDIS_URL, settings.S3_ENDPOINT, settings.BACKENDS,
                settings.REQUIRE_SERVICES]
+# `make test-fast` sets it: the inner loop skips what needs the real services, a browser or a subprocess.
+FAST = "COURSE_FAST"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if os.environ.get(FAST) == "1":
+        skip = pytest.mark.skip(reason=f"{FAST}=1: starts a subprocess (make test runs it)")
+        for item in items:
+            if "slow" in item.keywords:
+                item.add_marker(skip)
 
 
 def services_reachable() -> bool:
@@ -19,6 +29,8 @@ def services_reachable() -> bool:
 
 def require_services() -> None:
     """Skip when MariaDB/Redis are absent, unless the run demands them (CI sets COURSE_REQUIRE_SERVICES=1)."""
+    if os.environ.get(FAST) == "1":
+        pytest.skip(f"{FAST}=1: the inner loop runs on the embedded backends only (make test runs this)")
     if not services_reachable():
         if os.environ.get(settings.REQUIRE_SERVICES) == "1":
             pytest.fail("COURSE_REQUIRE_SERVICES=1 but MariaDB (3306) or Redis (6379) is not reachable")
@@ -64,6 +76,8 @@ def require_chromium() -> None:
     """Skip without Chromium, except in CI, where .ci/run installs it and a skip would hide a failure."""
     from pathlib import Path
 
+    if os.environ.get(FAST) == "1":
+        pytest.skip(f"{FAST}=1: no browser in the inner loop (make test runs this)")
     if not Path(CHROMIUM).exists():
         if os.environ.get("CI"):
             pytest.fail(f"{CHROMIUM} is missing: .ci/run installs Debian's chromium package")

@@ -16,11 +16,12 @@ import sqlalchemy as sa
 
 from course_lib import api, logs
 from course_lib.auth import TokenService
+from course_lib.auth.models import MeOut, TokenOut
 from course_lib.idempotency.keys import fingerprint, hash_for_logs
 from course_lib.idempotency.store import IdempotencyStore
-from course_lib.locks import RedisLock
 from course_lib.orders import OrderOut, orders
-from course_lib.orders.models import MeOut, OrderPage, TokenOut
+from course_lib.orders.locks import RedisLock
+from course_lib.orders.models import OrderPage
 from tests.api_helpers import ORDER, check, start_api
 
 
@@ -57,7 +58,7 @@ def test_login_returns_the_token_once_and_it_works(app):
     assert (me.email, me.token_id, me.abilities) == ("ada@example.com", token.id, ["orders:read"])
 
 
-@pytest.mark.parametrize("body, status", [
+@pytest.mark.parametrize(("body", "status"), [
     ({"email": "ada@example.com", "password": "wrong"}, 401),
     ({"email": "nobody@example.com", "password": "analytical-engine-1843"}, 401),
     ({"email": "ada@example.com"}, 422),
@@ -156,7 +157,7 @@ def test_409_from_the_database_claim_when_the_lock_is_gone(app):
     assert check(response, 409).title == "Request in progress" and int(response.headers["retry-after"]) >= 1
 
 
-@pytest.mark.parametrize("body, status", [
+@pytest.mark.parametrize(("body", "status"), [
     (b"{not json", 400),
     (b'{"currency": "EUR", "items": []}', 422),
     (b'{"currency": "euro", "items": [{"sku": "BOOK-DDIA", "quantity": 1, "unit_price_cents": 1}]}', 422),

@@ -16,7 +16,7 @@ from schemathesis import GenerationMode
 
 from course_lib import api
 from course_lib.auth import TokenService
-from course_lib.idempotency.messages import PROBLEM_JSON
+from course_lib.messages import PROBLEM_JSON
 from tests.api_helpers import ORDER, check, fingerprint_of_database, start_api
 from tests.conftest import services_reachable
 

@@ -9,15 +9,15 @@ from datetime import timedelta
 
 import pytest
 
+from course_lib.api.tables import reset_tables
 from course_lib.auth import AuthError, TokenService, check_credentials, hash_password, seed_users, verify_password
 from course_lib.auth.tokens import SECRET_LENGTH, parse_bearer, secret_hash
 from course_lib.clock import ManualClock
-from course_lib.orders import reset
 
 
 @pytest.fixture
 def engine(sql_engine):
-    reset(sql_engine)
+    reset_tables(sql_engine)
     return sql_engine
 
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from course_lib.bench import idempotency
+from course_lib.lab.bench import idempotency
 
 from .conftest import require_services
 
@@ -38,7 +38,7 @@ def test_small_bench_writes_the_report_with_zero_duplicates_and_losses(tmp_path,
 
 
 def test_events_bench_reports_ratios_for_the_same_work(tmp_path):
-    from course_lib.bench import events
+    from course_lib.lab.bench import events
 
     report = events.main(events=300, repeat=3, out=tmp_path / "events.json")
     saved = json.loads((tmp_path / "events.json").read_text())
@@ -50,7 +50,7 @@ def test_events_bench_reports_ratios_for_the_same_work(tmp_path):
 
 
 def test_orders_workload_has_the_retry_share_and_crashes_only_on_first_attempts():
-    from course_lib.bench import orders
+    from course_lib.lab.bench import orders
 
     sends = orders.workload(5000, retry_share=0.3, crash_share=0.02, seed=3)
     assert sends == orders.workload(5000, retry_share=0.3, crash_share=0.02, seed=3)
@@ -63,7 +63,7 @@ def test_orders_workload_has_the_retry_share_and_crashes_only_on_first_attempts(
 def test_small_orders_bench_over_http_loses_and_duplicates_nothing(tmp_path, clean_env):
     import shutil
 
-    from course_lib.bench import orders
+    from course_lib.lab.bench import orders
 
     require_services()
     if shutil.which("redis-server") is None:
@@ -81,7 +81,7 @@ def test_small_orders_bench_over_http_loses_and_duplicates_nothing(tmp_path, cle
 
 
 def test_s3_bench_compares_both_sides_on_the_same_server(tmp_path, clean_env):
-    from course_lib.bench import s3
+    from course_lib.lab.bench import s3
 
     clean_env.setenv("COURSE_BACKENDS", "embedded")
     report = s3.main(sizes_mib=(16,), repeat=1, out=tmp_path / "s3.json")

@@ -4,22 +4,22 @@ from __future__ import annotations
 
 import pytest
 
-from course_lib import results
-from course_lib.drill import GLOSSARY, PITFALLS, QUESTIONS, TRADE_OFFS, MultipleChoice, ShortAnswer, check, score
-from course_lib.drill.interview import idempotency_answer, idempotency_figures
+from course_lib.lab import results
+from course_lib.lab.drill import GLOSSARY, PITFALLS, QUESTIONS, TRADE_OFFS, MultipleChoice, ShortAnswer, check, score
+from course_lib.lab.drill.interview import idempotency_answer, idempotency_figures
 
 MC = MultipleChoice("t", "2 + 2?", ("3", "4", "5"), 1, "Arithmetic.")
 SA = ShortAnswer("t", "Status for a reused key?", (("422", "unprocessable"),), "422", "The draft says so.",
                  forbidden=("409",))
 
 
-@pytest.mark.parametrize("answer, correct", [(1, True), ("4", True), (0, False), ("5", False), (None, False),
+@pytest.mark.parametrize(("answer", "correct"), [(1, True), ("4", True), (0, False), ("5", False), (None, False),
                                              ("seven", False)])
 def test_multiple_choice_accepts_the_index_or_the_option_text(answer, correct):
     assert check(MC, answer).correct is correct
 
 
-@pytest.mark.parametrize("answer, correct", [
+@pytest.mark.parametrize(("answer", "correct"), [
     ("422", True), ("HTTP 422 Unprocessable Content", True), ("  UNPROCESSABLE  ", True),
     ("4220", False), ("409 or 422", False), ("", False), ("a conflict", False),
 ])

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from course_lib import exercises
-from course_lib.exercises.start_here import naive_increment
-from course_lib.solutions import reference
+from course_lib.lab import exercises
+from course_lib.lab.exercises.start_here import naive_increment
+from course_lib.lab.solutions import reference
 from course_lib.sqlperf import pagination
 
 

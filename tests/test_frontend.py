@@ -12,9 +12,9 @@ import time
 import pytest
 
 from course_lib import api, logs
+from course_lib.api.tables import reset_tables
 from course_lib.backends import settings
-from course_lib.demo_posts import PostControls, seed_posts
-from course_lib.orders import reset
+from course_lib.ui.posts import PostControls, seed_posts
 from tests.api_helpers import backends_for
 from tests.conftest import CHROMIUM, CHROMIUM_ARGS, require_chromium
 
@@ -23,7 +23,7 @@ from tests.conftest import CHROMIUM, CHROMIUM_ARGS, require_chromium
 def server():
     logs.discard()
     engine, redis_client = backends_for("embedded")
-    reset(engine)
+    reset_tables(engine)
     seed_posts(engine)
     controls = PostControls()
     running = api.start(api.create_app(engine, redis_client, post_controls=controls))

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from course_lib import backends, herd
+from course_lib import backends
+from course_lib.lab.scenarios import herd
 
 
 @pytest.mark.parametrize("policy", ["None", "Exponential", "FullJitter", "EqualJitter", "Decorr"])

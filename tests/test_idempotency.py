@@ -10,7 +10,7 @@ import json
 
 import pytest
 
-from course_lib import race
+from course_lib import failpoints
 from course_lib.clock import ManualClock
 from course_lib.idempotency import (
     SEED_HEADER,
@@ -25,9 +25,13 @@ from course_lib.idempotency import (
     seed_create_charge,
 )
 from course_lib.idempotency.charges import record_charge
-from course_lib.idempotency.messages import Response
-from course_lib.idempotency.scenarios import charge_request, concurrent_retries, stress
 from course_lib.idempotency.schema import idempotency_keys, row_count
+from course_lib.idempotency.seed import AFTER_WORK
+from course_lib.idempotency.store import AFTER_EXTERNAL_CALL, CLAIMED
+from course_lib.lab import race
+from course_lib.lab.exercises.idempotency import StoreDecidingWith
+from course_lib.lab.scenarios.idempotency import charge_request, concurrent_retries, stress
+from course_lib.messages import Response
 
 FAST = 0.001  # provider latency for tests: still a gap between check and write, but quick
 
@@ -75,8 +79,8 @@ def test_seed_design_runs_the_work_once_per_concurrent_retry(engine):
 
 def test_seed_design_crash_after_work_repeats_the_work(engine):
     req = charge_request(header=SEED_HEADER)
-    with pytest.raises(SimulatedCrash):
-        seed_create_charge(engine, req, crash="after_work", provider_latency_s=FAST)
+    with pytest.raises(SimulatedCrash), failpoints.crash_at(AFTER_WORK):
+        seed_create_charge(engine, req, provider_latency_s=FAST)
     assert seed_create_charge(engine, req, provider_latency_s=FAST).status == 201
     assert executions(engine)["alice:order-1"] == 2
 
@@ -119,12 +123,12 @@ def test_keys_are_scoped_per_user(engine):
     assert alice.status == bob.status == 201 and bob.json()["user"] == "bob" and alice.body != bob.body
 
 
-@pytest.mark.parametrize("crash", ["after_claim", "after_work"])
+@pytest.mark.parametrize("crash", [CLAIMED, AFTER_EXTERNAL_CALL])
 def test_crash_then_409_during_lease_then_takeover_runs_work_once(engine, crash):
     clock = ManualClock()
     store = IdempotencyStore(engine, clock=clock)
-    with pytest.raises(SimulatedCrash):
-        create_charge(store, charge_request(), crash=crash, provider_latency_s=FAST)
+    with pytest.raises(SimulatedCrash), failpoints.crash_at(crash):
+        create_charge(store, charge_request(), provider_latency_s=FAST)
     assert endpoint(store)(charge_request()).status == 409
     clock.advance(store.lease.total_seconds() + 0.001)
     taken_over = endpoint(store)(charge_request())
@@ -177,7 +181,7 @@ def test_expired_keys_are_purged_in_batches_and_reusable(engine):
 
 
 def test_a_bad_decide_function_is_explained(engine):
-    store = IdempotencyStore(engine, decide=lambda row, fp, now: "maybe")
+    store = StoreDecidingWith(engine, lambda row, fp, now: "maybe")
     endpoint(store)(charge_request())
     with pytest.raises(ValueError, match="decide\\(\\) returned 'maybe'"):
         endpoint(store)(charge_request())
@@ -196,7 +200,7 @@ def test_slow_holder_and_takeover_both_finish_with_one_charge_and_one_answer(eng
         clock.advance(store.lease.total_seconds() + 1)
         return create_charge(store, charge_request(), provider_latency_s=FAST)
 
-    result = race.run([slow_a, takeover_b], schedule=["A", "A", "B", "B", "B", "A"])
+    result = race.run([slow_a, takeover_b], schedule=[("A", AFTER_EXTERNAL_CALL), ("B", race.END), ("A", race.END)])
     result.raise_first_error()
     a, b = result.results["A"], result.results["B"]
     assert ("B", "claim: takeover") in result.order()

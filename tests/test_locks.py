@@ -9,9 +9,10 @@ import pytest
 import sqlalchemy as sa
 
 from course_lib import backends
+from course_lib.api.tables import reset_tables
 from course_lib.backends import settings
-from course_lib.locks import FencedLock, RedisLock, fenced_update
-from course_lib.orders import inventory, reset
+from course_lib.orders import inventory
+from course_lib.orders.locks import FencedLock, RedisLock, fenced_update
 from tests.conftest import require_services
 
 
@@ -66,7 +67,7 @@ def test_non_positive_lease_is_refused(client):
 
 
 def test_fenced_update_rejects_an_older_token(sql_engine):
-    reset(sql_engine)
+    reset_tables(sql_engine)
     with sql_engine.begin() as conn:
         row_id = conn.execute(sa.insert(inventory).values(sku="BOOK-DDIA", quantity=10)).inserted_primary_key[0]
         assert fenced_update(conn, inventory, row_id, fence=2, quantity=9)

@@ -1,4 +1,4 @@
-"""Every notebook follows the lesson template and is committed without outputs (DESIGN.md)."""
+"""Every notebook follows the lesson template (CONTRIBUTING.md) and is committed without outputs."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 
 NOTEBOOKS = sorted((Path(__file__).parents[1] / "notebooks").glob("*.ipynb"))  # lessons and _template
 SETUP_CALL = re.compile(r"\b(cl|course_lib)\.setup\(")
-# DESIGN.md: cells are short (~15 lines); this is the hard ceiling a reviewer would refuse above.
+# CONTRIBUTING.md: cells are short (~15 lines); this is the hard ceiling a reviewer would refuse above.
 MAX_CODE_LINES = 20
 
 
@@ -68,7 +68,7 @@ def test_no_hard_coded_service_urls(nb):
 
 def test_every_cell_carries_slide_metadata_and_every_section_a_time(nb):
     """`course slides --annotate` has been run since the last edit (it is idempotent)."""
-    from course_lib.slides import annotate
+    from course_lib.lab.slides import annotate
 
     assert annotate(nb).cells == nb.cells, "run `course slides --annotate` after editing a notebook"
     headings = [c for c in nb.cells if c.cell_type == "markdown" and c.source.startswith(("# ", "## "))]

@@ -8,10 +8,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from course_lib import race
-from course_lib.exercises.start_here import Counter, naive_increment
-from course_lib.plots import timeline
-from course_lib.solutions.start_here import safe_increment
+from course_lib.lab import race
+from course_lib.lab.exercises.start_here import Counter, naive_increment
+from course_lib.lab.plots import timeline
+from course_lib.lab.solutions.start_here import safe_increment
 
 
 def steps(caller: race.Caller) -> str:
@@ -34,19 +34,51 @@ def test_lock_step_is_identical_on_every_run():
     assert len(orders) == 1
 
 
+def _outcome(n: int, schedule: list) -> list | str:
+    try:
+        return race.run(steps, callers=n, schedule=schedule).order()
+    except race.ScheduleError as exc:
+        return str(exc)
+
+
 @settings(max_examples=25, deadline=None)
-@given(n=st.integers(1, 4), turns=st.lists(st.integers(0, 3), max_size=10))
-def test_any_explicit_schedule_replays_the_same_way(n, turns):
+@given(n=st.integers(1, 4), turns=st.lists(st.tuples(st.integers(0, 3), st.sampled_from(["one", "two", "end"])),
+                                          max_size=8))
+def test_any_named_schedule_replays_the_same_way(n, turns):
     names = race.caller_names(n)
-    schedule = [names[t % n] for t in turns]
-    first = race.run(steps, callers=n, schedule=schedule).order()
-    again = race.run(steps, callers=n, schedule=schedule).order()
+    schedule = [(names[t % n], point) for t, point in turns]
+    first, again = _outcome(n, schedule), _outcome(n, schedule)
     assert first == again
-    assert sorted(first) == sorted((c, e) for c in names for e in ("start", "one", "two", "end"))
+    if isinstance(first, list):
+        assert sorted(first) == sorted((c, e) for c in names for e in ("start", "one", "two", "end"))
+
+
+def test_a_step_runs_its_caller_to_the_named_point_then_the_next_step_runs():
+    result = race.run(steps, callers=2, schedule=[("A", "two"), ("B", "end"), ("A", "end")])
+    assert result.order() == [("A", "start"), ("A", "one"), ("A", "two"), ("B", "start"), ("B", "one"),
+                              ("B", "two"), ("B", "end"), ("A", "end")]
+
+
+def test_a_new_point_in_the_code_does_not_change_a_named_schedule():
+    def more_steps(caller: race.Caller) -> str:
+        race.point("one")
+        race.point("one and a half")  # added later: a turn-counting schedule would now mean something else
+        race.point("two")
+        return caller.name
+
+    schedule = [("A", "two"), ("B", "end"), ("A", "end")]
+    before = [e for e in race.run(steps, callers=2, schedule=schedule).order() if e[1] != "one and a half"]
+    after = [e for e in race.run(more_steps, callers=2, schedule=schedule).order() if e[1] != "one and a half"]
+    assert before == after
+
+
+def test_a_step_whose_caller_ends_before_its_point_is_an_error():
+    with pytest.raises(race.ScheduleError, match="ended without reaching a point named 'three'"):
+        race.run(steps, callers=2, schedule=[("A", "three")])
 
 
 def test_explicit_schedule_is_followed_then_round_robin():
-    result = race.run(steps, callers=2, schedule=["B", "B", "B"])
+    result = race.run(steps, callers=2, schedule=[("B", "end")])
     assert result.order()[:4] == [("B", "start"), ("B", "one"), ("B", "two"), ("B", "end")]
     assert [e for e in result.order() if e[0] == "A"] == [("A", "start"), ("A", "one"), ("A", "two"), ("A", "end")]
 
@@ -74,7 +106,7 @@ def test_released_together_runs_concurrently_and_collects_errors():
     assert result.results == {"A": 0, "B": 1, "C": 2}
     assert isinstance(result.errors["D"], ValueError)
     assert ("D", "error: ValueError") in result.order()
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="boom"):
         result.raise_first_error()
 
 
@@ -104,7 +136,8 @@ def test_a_stuck_race_times_out_with_where_each_caller_was():
 
 
 @pytest.mark.parametrize(("kwargs", "message"), [
-    ({"schedule": ["A", "Z"]}, "unknown callers"),
+    ({"schedule": [("A", "end"), ("Z", "end")]}, "unknown callers"),
+    ({"schedule": ["A", "B"]}, "a schedule step is \\(caller, point name\\)"),
     ({"schedule": "random"}, "round_robin"),
     ({"callers": 3, "fn_list": True}, "2 functions for 3 callers"),
 ])

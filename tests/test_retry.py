@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from course_lib.retry import (
+from course_lib.retries.policies import (
     Constant,
     DecorrelatedJitter,
     EqualJitter,
@@ -119,7 +119,7 @@ def test_other_errors_are_not_retried():
         calls.append(1)
         raise ValueError("a bug, not a blip")
 
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="a bug"):
         retry(broken, RetryPlan(Constant(0)), sleep=lambda s: None)
     assert len(calls) == 1
 

@@ -13,7 +13,7 @@ from types import SimpleNamespace
 import numpy as np
 import tenacity
 
-from course_lib.retry import Exponential, FullJitter
+from course_lib.retries.policies import Exponential, FullJitter
 
 BASE, CAP = 0.05, 3.0
 

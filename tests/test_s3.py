@@ -9,15 +9,17 @@ from __future__ import annotations
 import hashlib
 import os
 import time
+from datetime import UTC, datetime, timedelta
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from course_lib import api, backends, logs
+from course_lib import api, backends, failpoints, logs
+from course_lib.api.tables import reset_tables
 from course_lib.auth import TokenService, seed_users
-from course_lib.orders import reset
+from course_lib.lab.flaky_network import FaultyTransport
 from course_lib.s3 import (
     MIN_PART,
-    FaultyTransport,
     MiB,
     PlanError,
     Uploader,
@@ -31,6 +33,7 @@ from course_lib.s3 import (
 )
 from course_lib.s3.lookahead import SignAhead
 from course_lib.s3.plan import GiB, Part, TiB
+from course_lib.s3.uploader import PART_STORED
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +41,7 @@ def world():
     """The course API with uploads on this process's S3 backend, and a token for the demo user Ada."""
     logs.discard()
     engine = backends.sql().engine
-    reset(engine)
+    reset_tables(engine)
     ada, grace, _ = seed_users(engine)
     service = UploadService.on(engine, backends.s3(), bucket="course-test-uploads")
     server = api.start(api.create_app(engine, backends.redis().new_client(), upload_service=service))
@@ -61,7 +64,7 @@ def blob(size: int, seed: int = 1) -> bytes:
 
 # -- planning and integrity -------------------------------------------------------------------------
 
-@pytest.mark.parametrize("size, part_size, count", [
+@pytest.mark.parametrize(("size", "part_size", "count"), [
     (1, None, 1), (20 * MiB, None, 3), (1 * GiB, None, 128),  # 8 MiB parts
     (100 * GiB, None, 9_310),  # 11 MiB parts: the smallest whole MiB within 10,000
     (5 * TiB, None, 9_987),  # 525 MiB parts
@@ -73,7 +76,7 @@ def test_plan_keeps_within_s3_limits(size, part_size, count):
     assert sum(x.length for x in parts) == size and all(x.length >= MIN_PART for x in parts[:-1])
 
 
-@pytest.mark.parametrize("size, part_size, match", [
+@pytest.mark.parametrize(("size", "part_size", "match"), [
     (0, None, "positive"), (6 * TiB, None, "5 TiB"), (20 * MiB, 1 * MiB, "5 MiB minimum"),
     (100 * GiB, 5 * MiB, "10,000"), (10 * GiB, 6 * GiB, "5 GiB maximum"),
 ])
@@ -210,13 +213,13 @@ def test_a_file_that_changes_during_the_upload_stops_it_with_a_clear_error(world
 
 
 def test_a_crashed_upload_resumes_sending_only_the_missing_parts(world):
-    from course_lib.faults import SimulatedCrash
+    from course_lib.failpoints import SimulatedCrash
 
     server, _service, token, _ = world
     uploader = Uploader(server.url, token, concurrency=2, progress=False)
     data = blob(40 * MiB, seed=4)
-    with pytest.raises(SimulatedCrash):
-        uploader.upload(data, "resume.bin", part_size=5 * MiB, crash_after_parts=3)
+    with pytest.raises(SimulatedCrash), failpoints.crash_at(PART_STORED, on_hit=3):
+        uploader.upload(data, "resume.bin", part_size=5 * MiB)
     (upload_id,) = uploader.journal
     stored = {p["number"] for p in uploader.list_parts(upload_id)}
     assert 3 <= len(stored) <= 4  # the crash point, plus at most the other part on the wire
@@ -240,7 +243,7 @@ def test_after_abort_parts_are_refused_without_retrying(uploader):
 
 
 def test_complete_refuses_missing_unordered_small_or_mismatched_parts(world, uploader):
-    _server, service, _token, _ = world
+    _server, _service, _token, _ = world
     data = blob(11 * MiB, seed=5)
     created = uploader.start("checks.bin", len(data), 5 * MiB)
     upload_id = created["upload_id"]
@@ -279,8 +282,10 @@ def test_wrong_part_numbers_and_expired_urls_are_caught(world, uploader):
     assert signed.status_code == 422 and signed.json()["title"] == "Wrong part number"
     short = UploadService(service.engine, service.s3, bucket=service.bucket, url_expiry_s=1)
     url = short.sign(1, created["upload_id"], {1: ("AAAAAAAAAAAAAAAAAAAAAA==", "AAAAAA==")})[0]["url"]
-    time.sleep(1.2)
-    assert url_expired(url), "the client refuses to send on an expired URL, whatever the server would accept"
+    signed_at = datetime.strptime(parse_qs(urlsplit(url).query)["X-Amz-Date"][0], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+    assert not url_expired(url, now=signed_at)
+    assert url_expired(url, now=signed_at + timedelta(seconds=1)), \
+        "the client refuses to send on an expired URL, whatever the server would accept"
 
 
 def test_another_users_upload_is_not_found(world, uploader):

@@ -13,7 +13,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from course_lib import slides
+from course_lib.lab import slides
 from tests.conftest import CHROMIUM, CHROMIUM_ARGS, require_chromium
 
 ROOT = Path(__file__).parents[1]

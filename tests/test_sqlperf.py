@@ -11,9 +11,9 @@ import json
 import pytest
 import sqlalchemy as sa
 
-from course_lib import results
+from course_lib.lab import results
+from course_lib.lab.drill.sql_answer import interview_answer
 from course_lib.sqlperf import explain, generate, pagination, partitions, queries, transactions
-from course_lib.sqlperf.results import interview_answer
 from course_lib.sqlperf.schema import orders
 
 SMALL = 6_000
@@ -102,7 +102,7 @@ def test_the_interview_answer_quotes_the_measured_numbers(tmp_path, clean_env):
 
 
 def test_bench_sql_writes_before_and_after_for_every_case(tmp_path, clean_env):
-    from course_lib.bench import sql
+    from course_lib.lab.bench import sql
 
     report = sql.main(orders=10_000, repeat=3, out=tmp_path / "sql.json")
     assert json.loads((tmp_path / "sql.json").read_text()) == report

@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 
-from ..idempotency.keys import HEADER
+from course_lib.idempotency.keys import HEADER
 
 
 class Client:

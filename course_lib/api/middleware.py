@@ -12,8 +12,8 @@ import time
 import uuid
 from typing import Any
 
-from ..idempotency.messages import PROBLEM_JSON
-from ..logs import get_logger
+from course_lib.logs import get_logger
+from course_lib.messages import PROBLEM_JSON
 
 # 1 MiB: an order of 50 items is under 5 KiB; anything near this limit is a mistake or an attack.
 MAX_BODY_BYTES = 1024 * 1024
@@ -90,7 +90,8 @@ class RequestLog:
             return await self.app(scope, receive, send)
         given = dict(scope["headers"]).get(REQUEST_ID_HEADER.lower().encode(), b"").decode("latin-1")
         request_id = given if _SAFE_REQUEST_ID.match(given) else uuid.uuid4().hex
-        scope.setdefault("state", {})["log"] = fields = {}
+        fields: dict[str, Any] = {}
+        scope.setdefault("state", {})["log"] = fields
         status = {"code": 500}
         logged = False
         start = time.perf_counter()

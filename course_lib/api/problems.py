@@ -13,14 +13,29 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ..auth import AuthError
-from ..idempotency.messages import PROBLEM_JSON
-from ..idempotency.messages import Response as PlainResponse
-from ..logs import get_logger
+from course_lib.auth import AuthError
+from course_lib.logs import get_logger
+from course_lib.messages import PROBLEM_JSON
+from course_lib.messages import Response as PlainResponse
 
 log = get_logger("api")
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details: every error the API returns."""
+
+    type: str = "about:blank"
+    status: int
+    title: str
+    detail: str
+
+
+def documented(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` for these error statuses: each is problem+json."""
+    return {s: {"model": Problem, "content": {PROBLEM_JSON: {}}} for s in statuses}
 
 
 def problem_response(status: int, title: str, detail: str, headers: dict[str, str] | None = None,
@@ -76,7 +91,8 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
 
 
 def install(app: FastAPI) -> None:
-    app.add_exception_handler(RequestValidationError, _validation)
-    app.add_exception_handler(StarletteHTTPException, _http)
-    app.add_exception_handler(AuthError, _auth)
+    # Starlette types every handler as taking Exception; each of these gets only the class it is registered for.
+    app.add_exception_handler(RequestValidationError, _validation)  # type: ignore[arg-type]
+    app.add_exception_handler(StarletteHTTPException, _http)  # type: ignore[arg-type]
+    app.add_exception_handler(AuthError, _auth)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, _unexpected)

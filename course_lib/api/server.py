@@ -18,11 +18,12 @@ from dataclasses import dataclass, field
 import uvicorn
 from fastapi import FastAPI
 
-from .. import backends
-from ..auth import seed_users
-from ..demo_posts import seed_posts
-from ..orders import reset
-from .app import ApiConfig, create_app
+from course_lib import backends
+from course_lib.api.app import create_app
+from course_lib.api.deps import ApiConfig
+from course_lib.api.tables import reset_tables
+from course_lib.auth import seed_users
+from course_lib.ui.posts import seed_posts
 
 # uvicorn binds and starts in ~50 ms; 10 s covers a cold, loaded 2-core laptop importing FastAPI.
 START_TIMEOUT_S = 10.0
@@ -57,7 +58,7 @@ def _listen(host: str, port: int) -> socket.socket:
 
     TCP_NODELAY (inherited by accepted sockets on Linux): uvicorn writes a response's head and body
     separately; with Nagle's algorithm the body waits for the client's delayed ACK, ~40 ms per
-    request on loopback (measured here: 48 ms -> 6 ms for GET /api/me).
+    request on loopback (docs/benchmarks.md, "TCP_NODELAY").
     """
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -71,7 +72,7 @@ def course_app(config: ApiConfig | None = None, fresh: bool = False) -> FastAPI:
     seeds the demo accounts and posts."""
     engine = backends.sql().engine
     if fresh:
-        reset(engine)
+        reset_tables(engine)
         seed_users(engine)
         seed_posts(engine)
     return create_app(engine, backends.redis().new_client(), config)

@@ -5,12 +5,32 @@
 
 from __future__ import annotations
 
-from .passwords import hash_password, verify_password
-from .schema import metadata
-from .tokens import ABILITIES, Authenticated, AuthError, NewToken, TokenService, parse_bearer, secret_hash
-from .users import DemoUser, check_credentials, create_user, seed_users
+from course_lib.auth.passwords import hash_password, verify_password
+from course_lib.auth.schema import metadata
+from course_lib.auth.tokens import (
+    ABILITIES,
+    Authenticated,
+    AuthError,
+    NewToken,
+    TokenService,
+    parse_bearer,
+    secret_hash,
+)
+from course_lib.auth.users import DemoUser, check_credentials, create_user, seed_users
 
 __all__ = [
-    "ABILITIES", "Authenticated", "AuthError", "DemoUser", "NewToken", "TokenService", "check_credentials",
-    "create_user", "hash_password", "metadata", "parse_bearer", "secret_hash", "seed_users", "verify_password",
+    "ABILITIES",
+    "AuthError",
+    "Authenticated",
+    "DemoUser",
+    "NewToken",
+    "TokenService",
+    "check_credentials",
+    "create_user",
+    "hash_password",
+    "metadata",
+    "parse_bearer",
+    "secret_hash",
+    "seed_users",
+    "verify_password",
 ]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from ..idempotency.schema import Id, Timestamp
+from course_lib.backends.columns import Id, Timestamp
 
 metadata = sa.MetaData()
 

@@ -28,9 +28,10 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from ..clock import utc_now
-from .schema import personal_access_tokens as tokens_table
-from .schema import users
+from course_lib.auth.schema import personal_access_tokens as tokens_table
+from course_lib.auth.schema import users
+from course_lib.backends.sql_backend import inserted_id
+from course_lib.clock import utc_now
 
 ALPHABET = string.ascii_letters + string.digits
 SECRET_LENGTH = 40  # Sanctum's Str::random(40)
@@ -130,10 +131,10 @@ class TokenService:
         now = self.clock()
         expires_at = now + lifetime if lifetime is not None else None
         with self.engine.begin() as conn:
-            token_id = conn.execute(sa.insert(tokens_table).values(
+            token_id = inserted_id(conn.execute(sa.insert(tokens_table).values(
                 user_id=user_id, name=name, token_hash=secret_hash(secret), abilities=json.dumps(list(abilities)),
                 expires_at=expires_at, created_at=now,
-            )).inserted_primary_key[0]
+            )))
         return NewToken(token_id, f"{token_id}|{secret}", abilities, expires_at)
 
     def authenticate(self, authorization: str | None) -> Authenticated:

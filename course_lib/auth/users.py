@@ -13,10 +13,11 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from ..clock import utc_now
-from .passwords import dummy_hash, hash_password, verify_password
-from .schema import users
-from .tokens import AuthError
+from course_lib.auth.passwords import dummy_hash, hash_password, verify_password
+from course_lib.auth.schema import users
+from course_lib.auth.tokens import AuthError
+from course_lib.backends.sql_backend import inserted_id
+from course_lib.clock import utc_now
 
 SEED_FILE = Path(__file__).resolve().parents[2] / "data" / "api" / "users.json"
 
@@ -31,9 +32,9 @@ class DemoUser:
 
 def create_user(engine: Engine, email: str, name: str, password: str) -> int:
     with engine.begin() as conn:
-        return conn.execute(sa.insert(users).values(email=email.lower(), name=name,
+        return inserted_id(conn.execute(sa.insert(users).values(email=email.lower(), name=name,
                                                     password_hash=hash_password(password),
-                                                    created_at=utc_now())).inserted_primary_key[0]
+                                                    created_at=utc_now())))
 
 
 def seed_users(engine: Engine, path: Path = SEED_FILE) -> list[DemoUser]:

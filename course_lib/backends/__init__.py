@@ -1,6 +1,6 @@
 """Connections to the three backends every lesson uses: SQL, Redis and S3.
 
-Each is resolved once per process, on first use, by DESIGN.md's order (explicit URL, standard
+Each is resolved once per process, on first use, by the order of docs/architecture.md (explicit URL, standard
 loopback port, embedded fallback) and shut down at exit. `describe()` reports what was chosen,
 for `course doctor` and notebook 00.
 
@@ -16,15 +16,24 @@ import atexit
 import threading
 from dataclasses import dataclass
 
-from . import redis_backend, s3_backend, settings, sql_backend
-from .errors import BackendUnavailable
-from .redis_backend import RedisBackend
-from .s3_backend import S3Backend
-from .sql_backend import SqlBackend
+from course_lib.backends import redis_backend, s3_backend, settings, sql_backend
+from course_lib.backends.errors import BackendUnavailable
+from course_lib.backends.redis_backend import RedisBackend
+from course_lib.backends.s3_backend import S3Backend
+from course_lib.backends.sql_backend import SqlBackend
 
 __all__ = [
-    "BackendUnavailable", "BackendStatus", "RedisBackend", "S3Backend", "SqlBackend",
-    "sql", "redis", "s3", "describe", "shutdown", "settings",
+    "BackendStatus",
+    "BackendUnavailable",
+    "RedisBackend",
+    "S3Backend",
+    "SqlBackend",
+    "describe",
+    "redis",
+    "s3",
+    "settings",
+    "shutdown",
+    "sql",
 ]
 
 _lock = threading.Lock()
@@ -35,7 +44,7 @@ _resolvers = {"SQL": sql_backend.resolve, "Redis": redis_backend.resolve, "S3": 
 def _get(name: str):
     with _lock:
         if name not in _cache:
-            _cache[name] = _resolvers[name]()
+            _cache[name] = _resolvers[name]()  # type: ignore[assignment]  # each resolver returns its backend
         return _cache[name]
 
 

@@ -1,6 +1,6 @@
 """The Redis backend: a real server, a private redis-server process, or an in-process emulator.
 
-Resolution follows DESIGN.md: `COURSE_REDIS_URL`; else a server on 127.0.0.1:6379; else, when the
+Resolution (docs/architecture.md, "Backends"): `COURSE_REDIS_URL`; else a server on 127.0.0.1:6379; else, when the
 `redis-server` binary exists, a private server on a free loopback port (a real Redis, just ours,
 stopped at exit); else fakeredis with Lua, so EVAL scripts and redis-py's Lock still work.
 """
@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 
 import redis
 
-from . import settings
-from .errors import BackendUnavailable
+from course_lib.backends import settings
+from course_lib.backends.errors import BackendUnavailable
 
 START_REDIS = 'redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no'
 INSTALL_HINT = (
@@ -59,7 +59,7 @@ class RedisBackend:
 
 
 def resolve(cfg: settings.Settings | None = None) -> RedisBackend:
-    """Pick the Redis backend by DESIGN.md's resolution order; raise BackendUnavailable if none fits."""
+    """Pick the Redis backend in the resolution order of docs/architecture.md; raise BackendUnavailable if none fits."""
     cfg = cfg or settings.current()
     note = ""
     if not cfg.embedded_only:

@@ -1,6 +1,6 @@
 """The S3 backend: an S3-compatible HTTP endpoint, or moto's server in-process on a loopback port.
 
-Resolution follows DESIGN.md: `COURSE_S3_ENDPOINT` (MinIO, AWS, ...); else moto's S3 server in a
+Resolution follows docs/architecture.md ("Backends"): `COURSE_S3_ENDPOINT` (MinIO, AWS, ...); else moto's S3 server in a
 background thread of this process. Either way boto3 talks HTTP to a real endpoint, so presigned
 URLs, multipart uploads and retries behave as they do against AWS (within moto's fidelity).
 """
@@ -16,8 +16,8 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from . import settings
-from .errors import BackendUnavailable
+from course_lib.backends import settings
+from course_lib.backends.errors import BackendUnavailable
 
 REGION = "us-east-1"
 # moto accepts any credentials; fixed ones keep presigned URLs reproducible in the lessons.
@@ -52,7 +52,7 @@ class S3Backend:
 
 
 def resolve(cfg: settings.Settings | None = None) -> S3Backend:
-    """Pick the S3 backend by DESIGN.md's resolution order; raise BackendUnavailable if the URL fails."""
+    """Pick the S3 backend in the order of docs/architecture.md; raise BackendUnavailable if the URL fails."""
     cfg = cfg or settings.current()
     if cfg.s3_endpoint and not cfg.embedded_only:
         return _connect(cfg.s3_endpoint)

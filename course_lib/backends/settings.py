@@ -19,7 +19,7 @@ BACKENDS = "COURSE_BACKENDS"
 REQUIRE_SERVICES = "COURSE_REQUIRE_SERVICES"
 BUILD_DIR = "COURSE_BUILD_DIR"
 
-# Standard loopback ports probed in step 2 of the resolution order (DESIGN.md, "Backends").
+# Standard loopback ports probed in step 2 of the resolution order (docs/architecture.md, "Backends").
 MYSQL_DEFAULT_URL = "mysql+pymysql://root@127.0.0.1:3306/course_lab"
 REDIS_DEFAULT_URL = "redis://127.0.0.1:6379/0"
 

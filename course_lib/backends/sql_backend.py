@@ -1,6 +1,6 @@
 """The SQL backend: a SQLAlchemy 2 engine on MySQL/MariaDB, or on SQLite when no server is around.
 
-Resolution follows DESIGN.md: an explicit `COURSE_DATABASE_URL`; else a server on 127.0.0.1:3306;
+Resolution (docs/architecture.md, "Backends"): an explicit `COURSE_DATABASE_URL`; else a server on 127.0.0.1:3306;
 else a SQLite file under `build/`. Lessons never branch on the dialect themselves: the few
 statements that differ (upserts, INSERT IGNORE, EXPLAIN) are built here.
 """
@@ -16,15 +16,16 @@ from sqlalchemy.dialects import mysql, sqlite
 from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 
-from . import settings
-from .errors import BackendUnavailable
+from course_lib.backends import settings
+from course_lib.backends.columns import is_mysql
+from course_lib.backends.errors import BackendUnavailable
 
 # A connect timeout long enough for a busy laptop, short enough that a wrong host fails fast.
 CONNECT_TIMEOUT_S = 5
 # Race lessons release up to 64 callers at once, and the API's thread pool runs 40 requests at a
 # time; each needs its own connection or the pool, not the database, serialises them. Connections
 # past POOL_SIZE are closed when returned, so a pool smaller than the usual concurrency churns: it
-# reconnects on every checkout (measured: a third of the API server's CPU went to new connections).
+# reconnects on every checkout (docs/benchmarks.md, "The SQL connection pool").
 POOL_SIZE, MAX_OVERFLOW = 64, 16
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 # SQLite allows one writer at a time; waiting (rather than failing) on a locked file keeps the
@@ -53,14 +54,15 @@ class SqlBackend:
 
 
 def resolve(cfg: settings.Settings | None = None) -> SqlBackend:
-    """Pick the SQL backend by DESIGN.md's resolution order; raise BackendUnavailable if none fits."""
+    """Pick the SQL backend in the resolution order of docs/architecture.md ("Backends"); raise
+    BackendUnavailable if none fits."""
     cfg = cfg or settings.current()
     if cfg.embedded_only:
         return _sqlite(cfg)
     if cfg.database_url:
         return connect(cfg.database_url, variable=settings.DATABASE_URL)
     default = make_url(settings.MYSQL_DEFAULT_URL)
-    if settings.port_open(default.host, default.port):
+    if settings.port_open(default.host or "127.0.0.1", default.port or 3306):
         try:
             return connect(settings.MYSQL_DEFAULT_URL, variable=None)
         except BackendUnavailable as exc:
@@ -202,6 +204,14 @@ def _sqlite_engine(url: URL, masked: str) -> SqlBackend:
 READ_ONLY_OPTION = "course_read_only"
 
 
+def inserted_id(result: sa.CursorResult) -> int:
+    """The primary key an INSERT of one row generated."""
+    key = result.inserted_primary_key
+    if key is None:
+        raise ValueError("the statement was not a single-row INSERT with a generated key")
+    return int(key[0])
+
+
 def reader(engine: Engine) -> Engine:
     """The same engine and pool, for transactions that only read.
 
@@ -218,18 +228,18 @@ def upsert(table: sa.Table, values: Mapping[str, Any], update: Sequence[str], co
     MySQL/MariaDB spell it ON DUPLICATE KEY UPDATE (any unique key counts); SQLite needs the
     conflict target named, hence `conflict`.
     """
-    if dialect in {"mysql", "mariadb"}:
-        stmt = mysql.insert(table).values(**values)
-        return stmt.on_duplicate_key_update({c: stmt.inserted[c] for c in update})
+    if is_mysql(dialect):
+        mine = mysql.insert(table).values(**values)
+        return mine.on_duplicate_key_update({c: mine.inserted[c] for c in update})
     if dialect == "sqlite":
-        stmt = sqlite.insert(table).values(**values)
-        return stmt.on_conflict_do_update(index_elements=list(conflict), set_={c: stmt.excluded[c] for c in update})
+        lite = sqlite.insert(table).values(**values)
+        return lite.on_conflict_do_update(index_elements=list(conflict), set_={c: lite.excluded[c] for c in update})
     raise NotImplementedError(f"upsert for dialect {dialect!r}")
 
 
 def insert_ignore(table: sa.Table, values: Mapping[str, Any], dialect: str):
     """INSERT that silently does nothing when the row's unique key exists (affected rows 0)."""
-    if dialect in {"mysql", "mariadb"}:
+    if is_mysql(dialect):
         return mysql.insert(table).values(**values).prefix_with("IGNORE")
     if dialect == "sqlite":
         return sqlite.insert(table).values(**values).on_conflict_do_nothing()
@@ -243,7 +253,7 @@ def insert_or_keep(table: sa.Table, values: Mapping[str, Any], conflict: Sequenc
     only the duplicate key is forgiven: MySQL's `ON DUPLICATE KEY UPDATE id = id` (a no-op update,
     so the existing row keeps its values), SQLite's `ON CONFLICT (...) DO NOTHING`.
     """
-    if dialect in {"mysql", "mariadb"}:
+    if is_mysql(dialect):
         return mysql.insert(table).values(**values).on_duplicate_key_update(id=table.c.id)
     if dialect == "sqlite":
         return sqlite.insert(table).values(**values).on_conflict_do_nothing(index_elements=list(conflict))

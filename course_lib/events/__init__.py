@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from .domain import (
+from course_lib.events.domain import (
     Cancelled,
     DomainError,
     Event,
@@ -17,9 +17,9 @@ from .domain import (
     Shipped,
     event_types,
 )
-from .projections import Projection
-from .repository import OrderRepository
-from .store import ConcurrencyError, EventStore, RecordedEvent
+from course_lib.events.projections import Projection
+from course_lib.events.repository import OrderRepository
+from course_lib.events.store import ConcurrencyError, EventStore, RecordedEvent
 
 __all__ = [
     "Cancelled", "ConcurrencyError", "DomainError", "Event", "EventStore", "ItemAdded", "ItemRemoved", "Order",

@@ -19,11 +19,13 @@ from collections.abc import Callable
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from .. import race
-from ..faults import SimulatedCrash
-from .domain import Cancelled, Event, ItemAdded, ItemRemoved, OrderCreated, Paid, Shipped
-from .store import EventStore, RecordedEvent, events_table, metadata, recorded_event
+from course_lib import failpoints
+from course_lib.events.domain import Cancelled, Event, ItemAdded, ItemRemoved, OrderCreated, Paid, Shipped
+from course_lib.events.store import EventStore, RecordedEvent, events_table, metadata, recorded_event
 
+# The failpoint reached after each event is applied, inside the batch's transaction: a lesson crashes
+# a projection mid-batch there (`failpoints.crash_at(EVENT_APPLIED, on_hit=13)`).
+EVENT_APPLIED = "applied"
 # A transaction that took a position commits within milliseconds normally; a second covers a slow
 # commit on a loaded laptop before a gap is judged a hole left by a rollback.
 DEFAULT_GAP_TIMEOUT_S = 1.0
@@ -125,7 +127,7 @@ class Projection:
             head = conn.execute(sa.select(sa.func.max(events_table.c.position))).scalar_one() or 0
         return head - self.checkpoint()
 
-    def catch_up(self, crash_after: int | None = None, wait: bool = True) -> int:
+    def catch_up(self, wait: bool = True) -> int:
         """Apply batches until the log is read; return how many events were applied.
 
         At a gap that may still fill, `wait=True` polls until it fills or is judged a hole (at most
@@ -141,9 +143,7 @@ class Projection:
                     for handle in self.handlers:
                         handle(conn, r, event)
                     applied += 1
-                    race.note(f"applied {r.position}")
-                    if crash_after is not None and applied > crash_after:
-                        raise SimulatedCrash(f"projection died after applying {crash_after} events of a batch")
+                    failpoints.point(EVENT_APPLIED, str(r.position))
                 if batch:
                     conn.execute(sa.update(checkpoints).where(checkpoints.c.name == self.name)
                                  .values(position=batch[-1].position))
@@ -180,12 +180,13 @@ class Projection:
         """The next events after `after`, cut at the first gap that may still fill (and whether it was)."""
         rows = conn.execute(sa.select(events_table).where(events_table.c.position > after)
                             .order_by(events_table.c.position).limit(self.batch_size)).all()
-        batch, expected = [], after + 1
+        batch: list[RecordedEvent] = []
+        expected = after + 1
         for row in rows:
             if row.position != expected:
                 first_seen = self._gap_seen.setdefault(expected, self.clock())
                 if self.clock() - first_seen < self.gap_timeout_s:
-                    race.note(f"waiting for position {expected}")
+                    failpoints.note(f"waiting for position {expected}")
                     return batch, True  # an earlier transaction may still commit it
             batch.append(recorded_event(row))
             expected = row.position + 1

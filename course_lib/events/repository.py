@@ -16,10 +16,10 @@ from dataclasses import asdict
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from ..backends.sql_backend import upsert
-from ..retry import FullJitter
-from .domain import Event, Order
-from .store import ConcurrencyError, EventStore, Json, fetch, metadata
+from course_lib.backends.sql_backend import upsert
+from course_lib.events.domain import Event, Order
+from course_lib.events.store import ConcurrencyError, EventStore, Json, fetch, metadata
+from course_lib.retries.policies import FullJitter
 
 # Bump when Order's fields change shape: older snapshots are then ignored and rebuilt from events.
 SNAPSHOT_SCHEMA = 1

@@ -16,17 +16,13 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import mysql
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
-from ..backends.sql_backend import reader
-from ..clock import utc_now
-from .domain import Event, decode
-
-MY = ("mysql", "mariadb")
-Timestamp = sa.DateTime().with_variant(mysql.DATETIME(fsp=6), *MY)
-Json = sa.Text().with_variant(mysql.MEDIUMTEXT(), *MY)
+from course_lib.backends.columns import Json, Timestamp
+from course_lib.backends.sql_backend import reader
+from course_lib.clock import utc_now
+from course_lib.events.domain import Event, decode
 
 metadata = sa.MetaData()
 events_table = sa.Table(
@@ -115,7 +111,7 @@ class EventStore:
 
 
 # Every save and every rehydration runs these; as plain driver SQL they skip SQLAlchemy's statement
-# building and cache lookup, which cost more than the query itself on SQLite (measured: ~2x).
+# building and cache lookup, which cost more than the query itself on SQLite (docs/benchmarks.md).
 APPEND_SQL = ("INSERT INTO events (stream_id, version, type, schema_version, data, metadata, recorded_at) "
               "VALUES (?, ?, ?, ?, ?, ?, ?)")
 TAIL_SQL = ("SELECT position, stream_id, version, type, schema_version, data, metadata, recorded_at "
@@ -131,12 +127,12 @@ def fetch(conn: Connection, sql: str, params: tuple) -> list[tuple]:
     """Rows as plain tuples from the driver's own cursor, inside `conn`'s transaction.
 
     For the two reads every rehydration makes: SQLAlchemy's result objects cost more than the
-    query itself here (profiled: ~60% of a snapshot load).
+    query itself here (docs/benchmarks.md, "The event store's two hot statements").
     """
     cursor = conn.connection.cursor()
     try:
         cursor.execute(driver_sql(conn, sql), params)
-        return cursor.fetchall()
+        return list(cursor.fetchall())
     finally:
         cursor.close()
 

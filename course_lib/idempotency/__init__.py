@@ -5,15 +5,15 @@
 
 from __future__ import annotations
 
-from ..faults import SimulatedCrash
-from .charges import executions
-from .endpoints import create_charge, seed_create_charge
-from .keys import HEADER, fingerprint, key_problem
-from .messages import REPLAY_HEADER, Request, Response
-from .operation import Operation
-from .schema import reset
-from .seed import SEED_HEADER
-from .store import Claim, IdempotencyStore, replay_response
+from course_lib.failpoints import SimulatedCrash
+from course_lib.idempotency.charges import executions
+from course_lib.idempotency.endpoints import create_charge, seed_create_charge
+from course_lib.idempotency.keys import HEADER, fingerprint, key_problem
+from course_lib.idempotency.operation import Operation
+from course_lib.idempotency.schema import reset
+from course_lib.idempotency.seed import SEED_HEADER
+from course_lib.idempotency.store import Claim, IdempotencyStore, replay_response
+from course_lib.messages import REPLAY_HEADER, Request, Response
 
 __all__ = [
     "HEADER", "REPLAY_HEADER", "SEED_HEADER", "Claim", "IdempotencyStore", "Operation", "Request", "Response",

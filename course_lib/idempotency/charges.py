@@ -20,11 +20,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from .. import race
-from ..backends.sql_backend import insert_ignore
-from .messages import Request, Response, json_response, problem
-from .operation import Operation
-from .schema import charges
+from course_lib import failpoints
+from course_lib.backends.sql_backend import insert_ignore, inserted_id
+from course_lib.idempotency.operation import Operation
+from course_lib.idempotency.schema import charges
+from course_lib.messages import Request, Response, json_response, problem
 
 # The pretend payment provider's latency. 5 ms is a fast provider on a good day; long enough that
 # concurrent retries overlap it, short enough that a 64-caller stress run takes well under a second.
@@ -53,7 +53,7 @@ def _charge_body(row: Any) -> Response:
 
 
 def _call_provider(provider_latency_s: float) -> None:
-    race.note("provider called")
+    failpoints.note("provider called")
     time.sleep(provider_latency_s)
 
 
@@ -62,9 +62,9 @@ def charge(engine: Engine, request: Request, ref: str, provider_latency_s: float
     payload = request.json()
     _call_provider(provider_latency_s)
     with engine.begin() as conn:
-        new_id = conn.execute(sa.insert(charges).values(
+        new_id = inserted_id(conn.execute(sa.insert(charges).values(
             user_id=request.user, amount=payload["amount"], currency=payload["currency"], request_ref=ref,
-        )).inserted_primary_key[0]
+        )))
         row = conn.execute(sa.select(charges).where(charges.c.id == new_id)).one()
     return _charge_body(row)
 

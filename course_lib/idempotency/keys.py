@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 
-from .messages import Response, problem
+from course_lib.messages import Response, problem
 
 HEADER = "Idempotency-Key"
 # Long enough for a UUID, a ULID or a client's own "order-123-attempt" scheme; short enough to

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
-from .messages import Request, Response
+from course_lib.messages import Request, Response
 
 
 @dataclass(frozen=True)

@@ -10,14 +10,9 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import mysql
 from sqlalchemy.engine import Engine
 
-MY = ("mysql", "mariadb")
-Binary32 = sa.LargeBinary(32).with_variant(mysql.VARBINARY(32), *MY)
-Blob = sa.LargeBinary().with_variant(mysql.MEDIUMBLOB(), *MY)
-Timestamp = sa.DateTime().with_variant(mysql.DATETIME(fsp=6), *MY)  # microseconds: leases are short
-Id = sa.BigInteger().with_variant(sa.Integer(), "sqlite")  # SQLite autoincrements INTEGER only
+from course_lib.backends.columns import Binary32, Blob, Id, Timestamp, recreate
 
 metadata = sa.MetaData()
 
@@ -55,23 +50,6 @@ charges = sa.Table(
     sa.Column("idem_key", sa.String(255)),
     sa.UniqueConstraint("idem_scope", "idem_key", name="uq_charges_idempotency"),
 )
-
-
-# DDL waits for every open transaction that touched the table (MySQL's metadata lock), by default
-# for a year. A forgotten open connection in a notebook should fail the cell in seconds instead.
-DDL_LOCK_WAIT_S = 10
-
-
-def recreate(engine: Engine, *metadatas: sa.MetaData) -> None:
-    """Drop every table of `metadatas` (in reverse order, for foreign keys) and create them again, in one
-    transaction whose DDL gives up after DDL_LOCK_WAIT_S instead of queueing behind a forgotten one."""
-    with engine.begin() as conn:
-        if engine.dialect.name in ("mysql", "mariadb"):
-            conn.exec_driver_sql(f"SET SESSION lock_wait_timeout = {DDL_LOCK_WAIT_S}")
-        for tables in reversed(metadatas):
-            tables.drop_all(conn)
-        for tables in metadatas:
-            tables.create_all(conn)
 
 
 def reset(engine: Engine) -> None:

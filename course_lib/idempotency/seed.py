@@ -17,23 +17,24 @@ import hashlib
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from .. import race
-from ..backends.sql_backend import upsert
-from ..faults import SimulatedCrash
-from .charges import PROVIDER_LATENCY_S, charge, payload_problem
-from .messages import Request, Response
-from .schema import api_idempotency
+from course_lib import failpoints
+from course_lib.backends.sql_backend import upsert
+from course_lib.idempotency.charges import PROVIDER_LATENCY_S, charge, payload_problem
+from course_lib.idempotency.schema import api_idempotency
+from course_lib.messages import Request, Response
 
 SEED_HEADER = "X-Idempotency-Key"
+# Its failpoints: the gap between the check and the work, and the one between the work and the upsert.
+AFTER_CHECK, AFTER_WORK = "after_check", "after_work"
 
 
 def seed_key_hash(request: Request) -> bytes:
     return hashlib.sha256((request.header(SEED_HEADER) or "").encode() + request.body).digest()
 
 
-def seed_create_charge(engine: Engine, request: Request, crash: str | None = None,
-                       provider_latency_s: float = PROVIDER_LATENCY_S) -> Response:
-    """POST /charges the seed way: check, work, upsert."""
+def seed_create_charge(engine: Engine, request: Request, provider_latency_s: float = PROVIDER_LATENCY_S) -> Response:
+    """POST /charges the seed way: check, work, upsert. A crash armed at AFTER_WORK (a killed worker)
+    leaves the charge made and no response stored."""
     if bad := payload_problem(request.body):
         return bad
     key_hash = seed_key_hash(request)
@@ -42,12 +43,10 @@ def seed_create_charge(engine: Engine, request: Request, crash: str | None = Non
                               .where(api_idempotency.c.key_hash == key_hash)).scalar_one_or_none()
     if stored is not None:
         return Response(200, stored, {"Content-Type": "application/json"})
-    race.point("after_check")  # the gap: every concurrent retry is here, having seen nothing
+    failpoints.point(AFTER_CHECK)  # the gap: every concurrent retry is here, having seen nothing
     ref = f"{request.user}:{request.header(SEED_HEADER) or ''}"
     response = charge(engine, request, ref=ref, provider_latency_s=provider_latency_s)
-    race.point("after_work")
-    if crash == "after_work":
-        raise SimulatedCrash("crashed after the work, before the upsert")
+    failpoints.point(AFTER_WORK)
     with engine.begin() as conn:
         conn.execute(upsert(api_idempotency, {"key_hash": key_hash, "response": response.body},
                             update=["response"], conflict=["key_hash"], dialect=engine.dialect.name))

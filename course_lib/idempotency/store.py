@@ -25,20 +25,21 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import OperationalError
 
-from .. import race
-from ..backends.sql_backend import insert_ignore
-from ..clock import utc_now
-from ..faults import SimulatedCrash
-from .keys import HEADER, fingerprint, key_problem
-from .messages import REPLAY_HEADER, Request, Response, problem
-from .operation import Operation
-from .schema import idempotency_keys as keys_table
+from course_lib import failpoints
+from course_lib.backends.sql_backend import insert_ignore
+from course_lib.clock import utc_now
+from course_lib.failpoints import SimulatedCrash
+from course_lib.idempotency.keys import HEADER, fingerprint, key_problem
+from course_lib.idempotency.operation import Operation
+from course_lib.idempotency.schema import idempotency_keys as keys_table
+from course_lib.messages import REPLAY_HEADER, Request, Response, problem
 
 Clock = Callable[[], datetime]
 # How long a claim protects an attempt before another may take over. Longer than the slowest
@@ -51,27 +52,46 @@ DEFAULT_RETENTION = timedelta(hours=24)
 # whole short transaction is the documented remedy.
 DEADLOCK_RETRIES = 5
 MYSQL_DEADLOCK, MYSQL_LOCK_WAIT_TIMEOUT = 1213, 1205
-OUTCOMES = frozenset({"new", "mismatch", "completed", "in_flight", "takeover"})
+# The failpoints of a request's three phases (course_lib.failpoints): a lesson pauses or crashes a
+# request at these names. CLAIMED is reached with a detail, the claim's outcome ("claim: new").
+CLAIMED = "claim"
+AFTER_EXTERNAL_CALL = "after_external_call"
 
 
-def decide_claim(row: Any, fp: str, now: datetime) -> str:
+class ClaimOutcome(StrEnum):
+    """What claiming a key found. NEW and TAKEOVER proceed to the work; the others answer at once."""
+
+    NEW = "new"  # nobody held the key, or its record was past retention
+    MISMATCH = "mismatch"  # the key was used for a different request: 422
+    COMPLETED = "completed"  # done before: replay the stored response
+    IN_FLIGHT = "in_flight"  # another attempt holds a live lease: 409 + Retry-After
+    TAKEOVER = "takeover"  # the holder's lease ran out (it crashed or stalled): do the work again
+
+
+class KeyStatus(StrEnum):
+    """The `status` column of a key record."""
+
+    IN_PROGRESS = "in_progress"
+    COMPLETED = "completed"
+
+
+def decide_claim(row: Any, fp: str, now: datetime) -> ClaimOutcome:
     """What an existing key record means for a new request with fingerprint `fp` at `now`.
 
-    Returns "new" (record is past retention), "mismatch", "completed", "in_flight" or "takeover".
     The order matters: a different payload is rejected even while the first is in flight.
     """
     if row.expires_at <= now:
-        return "new"
+        return ClaimOutcome.NEW
     if row.fingerprint != fp:
-        return "mismatch"
-    if row.status == "completed":
-        return "completed"
+        return ClaimOutcome.MISMATCH
+    if row.status == KeyStatus.COMPLETED:
+        return ClaimOutcome.COMPLETED
     if row.locked_until > now:
-        return "in_flight"
-    return "takeover"
+        return ClaimOutcome.IN_FLIGHT
+    return ClaimOutcome.TAKEOVER
 
 
-class _DoNotStore(Exception):  # noqa: N818  (control flow: roll the record phase back)
+class _DoNotStore(Exception):
     def __init__(self, response: Response) -> None:
         self.response = response
 
@@ -80,7 +100,7 @@ class _DoNotStore(Exception):  # noqa: N818  (control flow: roll the record phas
 class Claim:
     """The outcome of claiming a key: new | takeover (proceed) or mismatch | in_flight | completed (answer)."""
 
-    outcome: str
+    outcome: ClaimOutcome
     record_id: int | None = None
     stored: Response | None = None
     retry_after_s: int = 0
@@ -114,15 +134,17 @@ class IdempotencyStore:
     """Claim-first idempotency keys on SQL. `handle()` wraps any work function."""
 
     def __init__(self, engine: Engine, lease: timedelta = DEFAULT_LEASE,
-                 retention: timedelta = DEFAULT_RETENTION, clock: Clock = utc_now,
-                 decide: Callable[[Any, str, datetime], str] = decide_claim) -> None:
+                 retention: timedelta = DEFAULT_RETENTION, clock: Clock = utc_now) -> None:
         self.engine, self.lease, self.retention, self.clock = engine, lease, retention, clock
-        self.decide = decide  # pluggable so the exercise can run a learner's version through the race
+
+    def decide(self, row: Any, fp: str, now: datetime) -> ClaimOutcome:
+        """The decision rule (`decide_claim`); a method so a subclass can swap it (the lesson's exercise)."""
+        return decide_claim(row, fp, now)
 
     def claim_key(self, scope: str, key: str, fp: str) -> Claim:
         """Claim (scope, key) for this request, or say why not. Two short transactions at most."""
         now = self.clock()
-        fresh = {"scope": scope, "idem_key": key, "fingerprint": fp, "status": "in_progress",
+        fresh = {"scope": scope, "idem_key": key, "fingerprint": fp, "status": KeyStatus.IN_PROGRESS.value,
                  "locked_until": now + self.lease, "created_at": now, "expires_at": now + self.retention}
 
         def insert(conn: Connection) -> int | None:
@@ -133,7 +155,7 @@ class IdempotencyStore:
 
         record_id = _transaction(self.engine, insert)
         if record_id is not None:
-            return Claim("new", record_id)
+            return Claim(ClaimOutcome.NEW, record_id)
         return _transaction(self.engine, lambda conn: self._inspect(conn, scope, key, fp, now, fresh))
 
     def _id(self, conn: Connection, scope: str, key: str) -> int:
@@ -145,18 +167,21 @@ class IdempotencyStore:
                            .with_for_update()).first()
         if row is None:  # purged between our insert attempt and this read
             conn.execute(sa.insert(keys_table).values(fresh))
-            return Claim("new", self._id(conn, scope, key))
-        outcome = self.decide(row, fp, now)
-        if outcome not in OUTCOMES:
-            raise ValueError(f"decide() returned {outcome!r}; expected one of {sorted(OUTCOMES)}")
-        if outcome == "new":  # past retention: the old record no longer protects anything
+            return Claim(ClaimOutcome.NEW, self._id(conn, scope, key))
+        decided = self.decide(row, fp, now)
+        try:
+            outcome = ClaimOutcome(decided)
+        except ValueError:
+            raise ValueError(f"decide() returned {decided!r}; expected one of {[o.value for o in ClaimOutcome]}"
+                             ) from None
+        if outcome == ClaimOutcome.NEW:  # past retention: the old record no longer protects anything
             conn.execute(sa.update(keys_table).where(keys_table.c.id == row.id)
                          .values(**fresh, response_status=None, response_headers=None, response_body=None))
-        elif outcome == "takeover":  # the holder's lease ran out: it crashed or stalled
+        elif outcome == ClaimOutcome.TAKEOVER:  # the holder's lease ran out: it crashed or stalled
             conn.execute(sa.update(keys_table).where(keys_table.c.id == row.id).values(locked_until=now + self.lease))
-        elif outcome == "completed":
+        elif outcome == ClaimOutcome.COMPLETED:
             return Claim(outcome, row.id, stored=_stored_response(row))
-        elif outcome == "in_flight":
+        elif outcome == ClaimOutcome.IN_FLIGHT:
             return Claim(outcome, row.id, retry_after_s=max(1, math.ceil((row.locked_until - now).total_seconds())))
         return Claim(outcome, row.id)
 
@@ -168,19 +193,19 @@ class IdempotencyStore:
         """
 
         def record(conn: Connection) -> Response:
-            response = operation.record(conn, request, request.user, request.header(HEADER), external)
+            response = operation.record(conn, request, request.user, request.header(HEADER) or "", external)
             if response.status >= 500:  # a server error is not an answer worth replaying: undo
                 raise _DoNotStore(response)
             done = conn.execute(
                 sa.update(keys_table)
-                .where(keys_table.c.id == record_id, keys_table.c.status == "in_progress")
-                .values(status="completed", locked_until=None, response_status=response.status,
+                .where(keys_table.c.id == record_id, keys_table.c.status == KeyStatus.IN_PROGRESS)
+                .values(status=KeyStatus.COMPLETED.value, locked_until=None, response_status=response.status,
                         response_headers=json.dumps(response.headers, sort_keys=True),
                         response_body=response.body)
             ).rowcount
             if done:
                 return response
-            race.note("completed by another holder")
+            failpoints.note("completed by another holder")
             row = conn.execute(sa.select(keys_table).where(keys_table.c.id == record_id)).one()
             return _stored_response(row)
 
@@ -190,31 +215,34 @@ class IdempotencyStore:
         """Forget an in-progress claim whose work failed, so the client's retry can run it afresh."""
         with self.engine.begin() as conn:
             conn.execute(sa.delete(keys_table).where(keys_table.c.id == record_id,
-                                                     keys_table.c.status == "in_progress"))
+                                                     keys_table.c.status == KeyStatus.IN_PROGRESS))
 
-    def handle(self, request: Request, operation: Operation, crash: str | None = None) -> Response:
-        """Run `operation` at most once per (user, Idempotency-Key); answer per the IETF draft."""
+    def handle(self, request: Request, operation: Operation) -> Response:
+        """Run `operation` at most once per (user, Idempotency-Key); answer per the IETF draft.
+
+        Phase 1 claims the key (its own transaction); phase 2 makes the external call, outside any
+        transaction; phase 3 records and completes in one transaction. A SimulatedCrash (a failpoint
+        armed by a lesson) propagates without releasing anything, as a killed process would.
+        """
         key = request.header(HEADER)
-        if bad := key_problem(key):
+        if (bad := key_problem(key)) is not None:
             return bad
+        assert key is not None  # key_problem answers a missing key
         claim = self.claim_key(request.user, key, fingerprint(request.method, request.path, request.body))
-        race.point(f"claim: {claim.outcome}")
-        if claim.outcome == "mismatch":
+        failpoints.point(CLAIMED, claim.outcome.value)
+        if claim.outcome == ClaimOutcome.MISMATCH:
             return problem(422, "Idempotency-Key reused",
                            "this key was already used with a different request; use a new key for a new operation")
-        if claim.outcome == "in_flight":
+        if claim.outcome == ClaimOutcome.IN_FLIGHT:
             return problem(409, "Request in progress",
                            f"a request with this key is still being processed; retry in {claim.retry_after_s} s",
                            {"Retry-After": str(claim.retry_after_s)})
-        if claim.outcome == "completed":
+        if claim.outcome == ClaimOutcome.COMPLETED and claim.stored is not None:
             return replay_response(claim.stored)
-        if crash == "after_claim":
-            raise SimulatedCrash("crashed after claiming, before the work")
+        assert claim.record_id is not None  # NEW and TAKEOVER always carry the record they hold
         try:
             external = operation.external(request, request.user, key)
-            race.point("after_external_call")
-            if crash == "after_work":
-                raise SimulatedCrash("crashed after the provider call, before recording it")
+            failpoints.point(AFTER_EXTERNAL_CALL)
             return self.record_and_complete(claim.record_id, request, operation, external)
         except SimulatedCrash:
             raise  # a dead process releases nothing: its claim stays until the lease runs out

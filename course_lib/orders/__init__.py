@@ -5,9 +5,15 @@
 
 from __future__ import annotations
 
-from .models import OrderIn, OrderItem, OrderOut
-from .schema import inventory, orders, reset
-from .service import DEFAULT_CLAIM_LEASE, DEFAULT_LOCK_LEASE_MS, OrderOutcome, OrderService, orders_with_key
+from course_lib.orders.models import OrderIn, OrderItem, OrderOut
+from course_lib.orders.schema import inventory, orders, reset
+from course_lib.orders.service import (
+    DEFAULT_CLAIM_LEASE,
+    DEFAULT_LOCK_LEASE_MS,
+    OrderOutcome,
+    OrderService,
+    orders_with_key,
+)
 
 __all__ = [
     "DEFAULT_CLAIM_LEASE", "DEFAULT_LOCK_LEASE_MS", "OrderIn", "OrderItem", "OrderOut", "OrderOutcome",

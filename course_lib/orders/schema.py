@@ -12,11 +12,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from ..auth.schema import metadata as auth_metadata
-from ..demo_posts import metadata as posts_metadata
-from ..idempotency import schema as idempotency_schema
-from ..idempotency.schema import Id, Timestamp, recreate
-from ..s3.schema import metadata as uploads_metadata
+from course_lib.backends.columns import Id, Timestamp, recreate
 
 metadata = sa.MetaData()
 
@@ -44,6 +40,5 @@ inventory = sa.Table(
 
 
 def reset(engine: Engine) -> None:
-    """Drop and recreate every table the API uses: accounts, tokens, keys, orders, uploads, demo posts."""
-    idempotency_schema.reset(engine)
-    recreate(engine, auth_metadata, metadata, uploads_metadata, posts_metadata)
+    """Drop and recreate the orders and inventory tables (the whole API's: `api.tables.reset_tables`)."""
+    recreate(engine, metadata)

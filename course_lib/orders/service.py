@@ -23,6 +23,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
 import redis
@@ -30,17 +31,17 @@ import sqlalchemy as sa
 from pydantic import ValidationError
 from sqlalchemy.engine import Connection, Engine
 
-from .. import race
-from ..backends.sql_backend import insert_or_keep, reader
-from ..clock import utc_now
-from ..faults import SimulatedCrash
-from ..idempotency.keys import hash_for_logs, key_problem
-from ..idempotency.messages import Request, Response, json_response, problem
-from ..idempotency.operation import Operation
-from ..idempotency.store import IdempotencyStore
-from ..locks import RedisLock
-from .models import OrderIn
-from .schema import orders
+from course_lib import failpoints
+from course_lib.backends.sql_backend import insert_or_keep, reader
+from course_lib.clock import utc_now
+from course_lib.failpoints import SimulatedCrash
+from course_lib.idempotency.keys import hash_for_logs, key_problem
+from course_lib.idempotency.operation import Operation
+from course_lib.idempotency.store import IdempotencyStore
+from course_lib.messages import Request, Response, json_response, problem
+from course_lib.orders.locks import RedisLock
+from course_lib.orders.models import OrderIn
+from course_lib.orders.schema import orders
 
 PATH = "/api/orders"
 # The claim's lease: longer than the slowest normal create-order (tens of ms, seconds under a
@@ -53,6 +54,19 @@ DEFAULT_LOCK_LEASE_MS = 10_000
 MAX_PAGE = 100
 
 Clock = Callable[[], datetime]
+# Failpoints (course_lib.failpoints): where a lesson or the benchmark pauses or crashes a create-order.
+# LOCKED is reached with the lock's state as detail ("lock: acquired"); a crash armed at
+# ORDER_UPSERTED kills the worker after the order committed and before the response is stored.
+LOCKED, ORDER_UPSERTED = "lock", "order upserted"
+
+
+class LockState(StrEnum):
+    """How the Redis lock in front of the claim went, as the request log records it."""
+
+    ACQUIRED = "acquired"
+    BUSY = "busy"  # another request with this key holds it: 409
+    UNAVAILABLE = "unavailable"  # Redis down or restarting: carry on, the claim still guards
+    NOT_NEEDED = "not_needed"  # the request was rejected before locking
 
 
 def check_leases(claim_lease: timedelta, lock_lease_ms: int) -> None:
@@ -68,7 +82,7 @@ class OrderOutcome:
     """The HTTP answer plus what the request log records about how it was reached."""
 
     response: Response
-    lock: str  # acquired | busy | unavailable | not_needed (rejected before locking)
+    lock: LockState
     key_hash: str | None
 
     @property
@@ -101,24 +115,25 @@ class OrderService:
 
     # -- create ------------------------------------------------------------------------------
 
-    def create(self, user_id: int, key: str | None, body: bytes, crash: str | None = None) -> OrderOutcome:
-        """POST /api/orders for `user_id`. `crash="after_order_insert"` injects a worker crash
-        after the order is committed and before the response is stored (raises SimulatedCrash)."""
-        if bad := key_problem(key):
-            return OrderOutcome(bad, "not_needed", None)
+    def create(self, user_id: int, key: str | None, body: bytes) -> OrderOutcome:
+        """POST /api/orders for `user_id`: the lock, then the claim-first store around the order upsert.
+        A SimulatedCrash (a failpoint armed by a lesson or the benchmark) propagates and releases nothing."""
+        if (bad := key_problem(key)) is not None:
+            return OrderOutcome(bad, LockState.NOT_NEEDED, None)
+        assert key is not None  # key_problem answers a missing key
         scope, key_hash = str(user_id), hash_for_logs(str(user_id), key)
         try:
             OrderIn.model_validate_json(body)
         except ValidationError as exc:
-            return OrderOutcome(_validation_problem(exc), "not_needed", key_hash)
+            return OrderOutcome(_validation_problem(exc), LockState.NOT_NEEDED, key_hash)
         lock = RedisLock(self.redis, f"lock:orders:{key_hash}", self.lock_lease_ms)
         try:
             lease = lock.acquire()
-            lock_state = "acquired" if lease else "busy"
+            lock_state = LockState.ACQUIRED if lease else LockState.BUSY
         except redis.RedisError:  # Redis down or restarting: carry on, the claim below still guards
-            lease, lock_state = None, "unavailable"
-        race.point(f"lock: {lock_state}")
-        if lock_state == "busy":
+            lease, lock_state = None, LockState.UNAVAILABLE
+        failpoints.point(LOCKED, lock_state.value)
+        if lock_state == LockState.BUSY:
             retry_after = max(1, math.ceil(self._remaining_ms(lock) / 1000))
             busy = problem(409, "Request in progress",
                            f"an order with this Idempotency-Key is being created; retry in {retry_after} s",
@@ -126,7 +141,7 @@ class OrderService:
             return OrderOutcome(busy, lock_state, key_hash)
         request = Request(scope, "POST", PATH, body, {"Idempotency-Key": key})
         try:
-            response = self.store.handle(request, self.operation, crash="after_work" if crash else None)
+            response = self.store.handle(request, self.operation)
         except SimulatedCrash:
             raise  # a dead worker releases nothing: its lock and its claim run out on their own
         except BaseException:
@@ -148,7 +163,7 @@ class OrderService:
             return
         try:
             if not lock.release(lease):
-                race.note("stale lock: lease expired before release")
+                failpoints.note("stale lock: lease expired before release")
         except redis.RedisError:
             pass  # Redis went away: the lease expires by itself
 
@@ -161,7 +176,7 @@ class OrderService:
                   "items": json.dumps(items, separators=(",", ":")), "created_at": self.clock()}
         with self.engine.begin() as conn:
             conn.execute(insert_or_keep(orders, values, ["user_id", "idem_key"], self.engine.dialect.name))
-        race.point("order upserted")
+        failpoints.point(ORDER_UPSERTED)
 
     @staticmethod
     def _answer_with_order(conn: Connection, request: Request, scope: str, key: str, _external: Any) -> Response:

@@ -6,17 +6,14 @@ its first byte left: 32 sign requests for a 256 MiB file, each slowed by the CPU
 server were using. So:
 
 - a pool as wide as the window (the PUTs in flight) hashes parts up to `lookahead` ahead of the part
-  being sent; hashlib and zlib release the GIL, so they hash in parallel. With only two hashing threads
-  the hashing fell behind the PUTs on 2 cores and most parts were signed alone. The pool keeps only the
+  being sent; hashlib and zlib release the GIL, so they hash in parallel. The pool keeps only the
   checksums: the PUT reads the bytes again (from the page cache), so memory stays at the parts in flight;
 - a worker that needs a URL signs, in one API call, every open part up to the end of its window (waiting
   for their hashes, which run beside its own) plus any later part already hashed: a group commit, the
   workers waiting on the lock then find their URLs ready. 32 parts in windows of 8: 3-5 sign requests.
   A part is signed once; a URL that expired before it was taken (a very slow link) is signed again.
 
-Measured on 2 cores against moto (`course bench s3`): ordering, window size and pool width (2, 4 or 8)
-moved the 64 MiB ratio within the run-to-run noise (0.82-0.88); what stays is the CPU each part's MD5
-costs, which TransferManager does not pay.
+What it saves and what it does not is measured in docs/benchmarks.md ("Sign ahead").
 """
 
 from __future__ import annotations
@@ -25,8 +22,8 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 
-from .integrity import Checksums, part_etag
-from .plan import Part
+from course_lib.s3.integrity import Checksums, part_etag
+from course_lib.s3.plan import Part
 
 Signer = Callable[[dict[int, Checksums]], list[dict]]
 Reader = Callable[[Part], bytes]
@@ -59,7 +56,7 @@ class SignAhead:
         with self._hash_lock:
             upto = min(len(self._parts), self._index[number] + 1 + self._lookahead)
             for part in self._parts[self._submitted:upto]:
-                self._hashes[part.number] = self._pool.submit(lambda p=part: Checksums.of(self._read(p)))
+                self._hashes[part.number] = self._pool.submit(self._checksums_of, part)
             self._submitted = max(self._submitted, upto)
         return self._hashes[number].result()
 
@@ -81,7 +78,7 @@ class SignAhead:
             batch, window_end = {}, self._index[number] + self._window
             for i in range(min(self._first_open(), self._index[number]), self._submitted):
                 part, future = self._parts[i], self._hashes[self._parts[i].number]
-                if part.number != number and (part.number in self._settled or i >= window_end and not future.done()):
+                if part.number != number and (part.number in self._settled or (i >= window_end and not future.done())):
                     continue
                 if part.number != number and self._skip.get(part.number) == part_etag(future.result().md5):
                     self._settled.add(part.number)  # the server holds it: never signed
@@ -98,6 +95,9 @@ class SignAhead:
         while self._open_from < self._submitted and self._parts[self._open_from].number in self._settled:
             self._open_from += 1
         return self._open_from
+
+    def _checksums_of(self, part: Part) -> Checksums:
+        return Checksums.of(self._read(part))
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)

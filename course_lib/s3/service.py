@@ -22,9 +22,9 @@ import sqlalchemy as sa
 from botocore.exceptions import ClientError
 from sqlalchemy.engine import Engine
 
-from ..clock import utc_now
-from .plan import PlanError, plan
-from .schema import uploads
+from course_lib.clock import utc_now
+from course_lib.s3.plan import PlanError, plan
+from course_lib.s3.schema import uploads
 
 # 15 minutes: long enough for a part on a slow connection, short enough that a leaked URL soon dies.
 DEFAULT_URL_EXPIRY_S = 900
@@ -151,7 +151,7 @@ class UploadService:
 
     def _check_parts(self, row: Any, parts: list[dict[str, Any]], stored: dict[int, dict[str, Any]]) -> None:
         expected = plan(row.size, row.part_size).parts()
-        numbers = [p.get("number") for p in parts]
+        numbers = [int(p["number"]) for p in parts]
         if numbers != sorted(set(numbers)):
             raise UploadProblem(422, "Parts out of order", "list each part once, in ascending part number order")
         missing = [p.number for p in expected if p.number not in numbers]

@@ -14,6 +14,7 @@ object's ETag must equal the multipart ETag computed locally.
 
 from __future__ import annotations
 
+import contextvars
 import threading
 import time
 from collections.abc import Callable
@@ -21,22 +22,26 @@ from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 from tqdm.auto import tqdm
 
-from ..faults import SimulatedCrash
-from ..retry import FullJitter, RetriesExhausted, Retryable, RetryPlan, retry
-from .integrity import Checksums, md5_digest, multipart_etag, part_etag
-from .lookahead import SignAhead
-from .plan import Part, PartPlan
+from course_lib import failpoints
+from course_lib.retries.policies import FullJitter, RetriesExhausted, Retryable, RetryPlan, retry
+from course_lib.s3.integrity import Checksums, md5_digest, multipart_etag, part_etag
+from course_lib.s3.lookahead import SignAhead
+from course_lib.s3.plan import Part, PartPlan
 
 Source = bytes | Path
 # Eight parts in flight: enough to fill a link's bandwidth-delay product on a LAN, few enough that a
 # 2-core laptop is not just switching threads. boto3's TransferManager defaults to 10.
 DEFAULT_CONCURRENCY = 8
 PART_ATTEMPTS = 8
+# The failpoint reached each time a part is stored (detail: its number): a lesson kills the client
+# there (`failpoints.crash_at(PART_STORED, on_hit=4)`: dead once 4 parts are on the server).
+PART_STORED = "part stored"
 # S3's answers to a body whose checksum differs from the one it was told: the bytes were damaged on the way.
 CHECKSUM_ERRORS = ("BadDigest", "InvalidDigest", "XAmzContentChecksumMismatch")
 
@@ -123,7 +128,8 @@ class Uploader:
 
     # -- the API calls (backend role) --------------------------------------------------------------
 
-    def _api(self, method: str, path: str, **kwargs) -> dict | list | None:
+    def _api(self, method: str, path: str, **kwargs: Any) -> Any:
+        """The JSON answer of one course API call (None for 204); UploadFailed or UploadAborted otherwise."""
         response = self.api.request(method, path, **kwargs)
         if response.status_code >= 400:
             problem = response.json()
@@ -178,15 +184,7 @@ class Uploader:
                 response = self.http.put(signed["url"], content=data, headers=signed["headers"])
             except httpx.TransportError as exc:
                 raise Retryable(f"part {part.number}: {type(exc).__name__}", timeout=True) from None
-            if response.status_code in (404, 500) and self._is_aborted(upload_id):
-                raise UploadAborted(f"upload {upload_id} was aborted; its parts are gone: start a new upload")
-            if response.status_code >= 500 or response.status_code == 429:
-                raise Retryable(f"part {part.number}: {response.status_code}")
-            if response.status_code == 400 and any(code in response.text for code in CHECKSUM_ERRORS):
-                # Real S3 refuses a body that does not match the signed checksums.
-                raise refused(f"the server refused corrupted bytes ({response.text[:80]})")
-            if response.status_code >= 400:
-                raise UploadFailed(f"part {part.number}: {response.status_code} {response.text[:200]}")
+            self._check_put(response, upload_id, part, refused)
             etag = response.headers.get("etag", "")
             if etag != part_etag(digest):  # the server stored other bytes than the ones hashed
                 raise refused(f"server ETag {etag} != local MD5 {digest.hex()} (corrupted)")
@@ -209,6 +207,20 @@ class Uploader:
                                f"resumed with Uploader.resume({upload_id!r}, ...)") from None
         return PartResult(part.number, etag, attempts, started, time.perf_counter() - t0)
 
+    def _check_put(self, response: httpx.Response, upload_id: str, part: Part,
+                   refused: Callable[[str], Exception]) -> None:
+        """Raise what a failed part PUT means: aborted (stop), retryable (send again), or failed (stop)."""
+        status = response.status_code
+        if status in (404, 500) and self._is_aborted(upload_id):
+            raise UploadAborted(f"upload {upload_id} was aborted; its parts are gone: start a new upload")
+        if status >= 500 or status == 429:
+            raise Retryable(f"part {part.number}: {status}")
+        if status == 400 and any(code in response.text for code in CHECKSUM_ERRORS):
+            # Real S3 refuses a body that does not match the signed checksums.
+            raise refused(f"the server refused corrupted bytes ({response.text[:80]})")
+        if status >= 400:
+            raise UploadFailed(f"part {part.number}: {status} {response.text[:200]}")
+
     def _is_aborted(self, upload_id: str) -> bool:
         if upload_id in self._aborted:
             return True
@@ -217,14 +229,13 @@ class Uploader:
 
     # -- whole uploads -------------------------------------------------------------------------------
 
-    def upload(self, source: Source, filename: str = "upload.bin", part_size: int | None = None,
-               crash_after_parts: int | None = None) -> UploadResult:
-        """Upload `source` (bytes or a file path). `crash_after_parts=N` simulates the client process
-        dying once N parts are stored: SimulatedCrash, nothing completed, nothing aborted."""
+    def upload(self, source: Source, filename: str = "upload.bin", part_size: int | None = None) -> UploadResult:
+        """Upload `source` (bytes or a file path). If the client dies mid-way (a lesson arms a crash at
+        PART_STORED), nothing is completed or aborted: the journal keeps the upload id for `resume`."""
         t0 = time.perf_counter()  # the upload's clock starts before CreateMultipartUpload
         created = self.start(filename, _size(source), part_size)
         self.journal[created["upload_id"]] = created
-        return self._send(created, source, skip={}, t0=t0, crash_after_parts=crash_after_parts)
+        return self._send(created, source, skip={}, t0=t0)
 
     def resume(self, upload_id: str, source: Source) -> UploadResult:
         """Finish an interrupted upload: ask which parts the server holds, send only the others."""
@@ -238,8 +249,7 @@ class Uploader:
         stored = {p["number"]: p["etag"] for p in self.list_parts(upload_id)}
         return self._send(status, source, skip=stored, t0=t0)
 
-    def _send(self, created: dict, source: Source, skip: dict[int, str], t0: float,
-              crash_after_parts: int | None = None) -> UploadResult:
+    def _send(self, created: dict, source: Source, skip: dict[int, str], t0: float) -> UploadResult:
         """Every part in a worker: take its checksums (hashed ahead), skip it if the server already holds
         those bytes, else read it, take its URL (signed ahead) and PUT it. Then complete. Times count
         from `t0`, before the upload was created (or, for a resume, before ListParts)."""
@@ -251,31 +261,37 @@ class Uploader:
         ahead = SignAhead(plan.parts(), lambda part: _read(source, part),
                           lambda parts: self.sign_parts(upload_id, parts), window=self.concurrency,
                           lookahead=2 * self.concurrency, skip=skip, url_expired=url_expired)
-        lock, done, digests, dead = threading.Lock(), [], {}, threading.Event()
+        lock, done, digests, failed = threading.Lock(), [], {}, threading.Event()
 
         def one(part: Part) -> None:
-            if dead.is_set():  # a killed process sends nothing more (PUTs already on the wire may land)
-                raise SimulatedCrash(f"client died after {crash_after_parts} parts")
+            if failed.is_set():  # another part failed for good (or the client died): send nothing more
+                return
             digest = digests[part.number] = ahead.checksums(part.number).md5
             if ahead.needed(part.number):
                 outcome = self.put_part(upload_id, part, _read(source, part), digest, t0,
                                         url=lambda: ahead.url(part.number))
                 with lock:
                     done.append(outcome)
-                    if crash_after_parts is not None and len(done) >= crash_after_parts:
-                        dead.set()
-                        raise SimulatedCrash(f"client died after {len(done)} parts")
+                failpoints.point(PART_STORED, str(part.number))
             bar.update(part.length)
+
+        def guarded(part: Part) -> None:
+            try:
+                one(part)
+            except BaseException:
+                failed.set()
+                raise
 
         try:
             with ThreadPoolExecutor(self.concurrency) as pool:
-                futures = [pool.submit(one, p) for p in plan.parts()]
+                # Each worker runs in a copy of the caller's context (log fields, armed failpoints).
+                futures = [pool.submit(contextvars.copy_context().run, guarded, p) for p in plan.parts()]
                 finished, _ = wait(futures, return_when=FIRST_EXCEPTION)
-                failed = next((f for f in finished if f.exception()), None)
-                if failed:
+                first = next((f for f in finished if f.exception()), None)
+                if first:
                     for f in futures:
                         f.cancel()
-                    raise failed.exception()
+                    raise first.exception()  # type: ignore[misc]
         finally:
             bar.close()
             ahead.close()

@@ -5,9 +5,9 @@
 
 from __future__ import annotations
 
-from . import generate, pagination, partitions, plans, queries, results, transactions
-from .plans import Plan, analyze, explain, time_query
-from .schema import add_index, drop_index, reset
+from course_lib.sqlperf import generate, pagination, partitions, plans, queries, transactions
+from course_lib.sqlperf.plans import Plan, analyze, explain, time_query
+from course_lib.sqlperf.schema import add_index, drop_index, reset
 
 __all__ = ["Plan", "add_index", "analyze", "drop_index", "explain", "generate", "pagination", "partitions", "plans",
-           "queries", "reset", "results", "time_query", "transactions"]
+           "queries", "reset", "time_query", "transactions"]

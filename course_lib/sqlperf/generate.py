@@ -16,7 +16,7 @@ import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from .schema import orders, reset, users
+from course_lib.sqlperf.schema import orders, reset, users
 
 START = datetime(2025, 11, 1)
 YEAR_S = 365 * 24 * 3600

@@ -21,13 +21,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from .generate import NOTE
-from .plans import time_query
-from .schema import add_index, orders
+from course_lib.sqlperf.generate import NOTE
+from course_lib.sqlperf.plans import time_query
+from course_lib.sqlperf.schema import add_index, orders
 
 COLUMNS = "id, created_at, status, total_cents"
 OFFSET_SQL = f"SELECT {COLUMNS} FROM shop_orders ORDER BY created_at DESC, id DESC LIMIT :size OFFSET :offset"
@@ -80,7 +81,7 @@ def walk(engine: Engine, method: str, pages: int = 10, size: int = 100, inserts_
         top_id, top_time = conn.execute(sa.select(sa.func.max(orders.c.id), sa.func.max(orders.c.created_at))).one()
     seen: list[int] = []
     params: dict = {"offset": 0} if cursor_of is None else dict(FAR_FUTURE)
-    added = []
+    added: list[int] = []
     try:
         for page in range(pages):
             with engine.connect() as conn:
@@ -99,8 +100,9 @@ def walk(engine: Engine, method: str, pages: int = 10, size: int = 100, inserts_
 def _new_orders(engine: Engine, after_id: int, after_time: datetime, count: int) -> list[int]:
     """Orders placed while the reader looks at a page: newer than everything, so they land on page 1
     and push the rest down."""
-    rows = [{"id": after_id + k + 1, "user_id": 1, "status": "pending", "total_cents": 1000, "note": NOTE,
-             "created_at": after_time + timedelta(seconds=k + 1)} for k in range(count)]
+    rows: list[dict[str, Any]] = [
+        {"id": after_id + k + 1, "user_id": 1, "status": "pending", "total_cents": 1000, "note": NOTE,
+         "created_at": after_time + timedelta(seconds=k + 1)} for k in range(count)]
     if rows:
         with engine.begin() as conn:
             conn.execute(sa.insert(orders), rows)

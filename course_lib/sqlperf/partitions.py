@@ -12,6 +12,7 @@ the same key from being stored twice at two different times. MySQL/MariaDB only.
 
 from __future__ import annotations
 
+import itertools
 import time
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -37,7 +38,7 @@ def partitioned_ddl(table: str = PARTITIONED, count: int = MONTHS) -> str:
     """CREATE TABLE for an events table with one partition per month (plus one for the future)."""
     bounds = months(count)
     parts = ",\n  ".join(f"PARTITION p{start:%Y_%m} VALUES LESS THAN (TO_DAYS('{end}'))"
-                         for start, end in zip(bounds, bounds[1:], strict=False))
+                         for start, end in itertools.pairwise(bounds))
     return (f"CREATE TABLE {table} (\n  id BIGINT NOT NULL AUTO_INCREMENT,\n  stream_id VARCHAR(64) NOT NULL,\n"
             f"  created_at DATETIME(6) NOT NULL,\n  payload VARCHAR(200) NOT NULL,\n"
             f"  PRIMARY KEY (id, created_at),\n  KEY ix_stream (stream_id, created_at)\n)\n"
@@ -113,7 +114,7 @@ def expire_oldest_month(engine: Engine) -> list[Cleanup]:
     with engine.connect() as conn:
         start = time.perf_counter()
         conn.exec_driver_sql(f"ALTER TABLE {PARTITIONED} DROP PARTITION p{FIRST_MONTH:%Y_%m}")
-        results.append(Cleanup("ALTER TABLE ... DROP PARTITION", before, time.perf_counter() - start, 0))
+        results.append(Cleanup("ALTER TABLE ... DROP PARTITION", int(before or 0), time.perf_counter() - start, 0))
     return results
 
 
@@ -148,4 +149,4 @@ def same_key_twice(engine: Engine) -> int:
         for when in ("2026-11-27 10:00:00", "2026-11-27 10:00:01"):
             conn.exec_driver_sql("INSERT INTO shop_keys_by_day (scope, idem_key, created_at) "
                                  f"VALUES ('user-1', 'order-123', '{when}')")
-        return conn.exec_driver_sql("SELECT COUNT(*) FROM shop_keys_by_day WHERE idem_key = 'order-123'").scalar()
+        return conn.exec_driver_sql("SELECT COUNT(*) FROM shop_keys_by_day WHERE idem_key = 'order-123'").scalar_one()

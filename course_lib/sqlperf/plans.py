@@ -19,7 +19,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from ..backends.sql_backend import explain as explain_rows
+from course_lib.backends.sql_backend import explain as explain_rows
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,8 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
-from .plans import Plan, explain, time_query
-from .schema import INDEXES, add_index, drop_index
+from course_lib.sqlperf.plans import Plan, explain, time_query
+from course_lib.sqlperf.schema import INDEXES, add_index, drop_index
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from ..idempotency.schema import Id, Timestamp, recreate
+from course_lib.backends.columns import Id, Timestamp, recreate
 
 metadata = sa.MetaData()
 

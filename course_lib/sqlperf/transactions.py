@@ -66,7 +66,8 @@ def contend(engine: Engine, order_id: int, slow_call_s: float, inside_transactio
                 conn.exec_driver_sql(f"UPDATE shop_orders SET status = 'shipped' WHERE id = {order_id}")
             outcome["error"] = None
         except OperationalError as exc:
-            outcome["error"] = f"{exc.orig.args[0]}: {exc.orig.args[1]}"
+            code, message = getattr(exc.orig, "args", (None, str(exc)))[:2]
+            outcome["error"] = f"{code}: {message}"
         outcome["waited"] = time.perf_counter() - start
 
     threads = [threading.Thread(target=holder), threading.Thread(target=waiter)]

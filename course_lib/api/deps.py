@@ -1,0 +1,78 @@
+"""The API's dependency providers: the services routes share, and who is calling with what abilities.
+
+`create_app` builds the services once and keeps them on `app.state`; routes ask for them with
+`Depends`, so a route is a plain function of its inputs and a test can build an app around other
+services without patching anything.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPBearer
+from sqlalchemy.engine import Engine
+
+from course_lib.api.middleware import MAX_BODY_BYTES
+from course_lib.auth import Authenticated, TokenService
+from course_lib.orders import DEFAULT_CLAIM_LEASE, DEFAULT_LOCK_LEASE_MS, OrderService
+from course_lib.orders.service import check_leases
+from course_lib.s3.service import UploadService
+from course_lib.ui.posts import PostControls
+
+
+@dataclass(frozen=True)
+class ApiConfig:
+    claim_lease: timedelta = DEFAULT_CLAIM_LEASE
+    lock_lease_ms: int = DEFAULT_LOCK_LEASE_MS
+    fault_injection: bool = False  # honour FAULT_HEADER (the benchmark's server only)
+    max_body_bytes: int = MAX_BODY_BYTES
+
+    def __post_init__(self) -> None:
+        check_leases(self.claim_lease, self.lock_lease_ms)
+
+
+@dataclass(frozen=True)
+class Services:
+    """Everything the routes call, built once per app."""
+
+    engine: Engine
+    config: ApiConfig
+    tokens: TokenService
+    orders: OrderService
+    uploads: Callable[[], UploadService]  # resolved on first use: no S3 server starts before an upload
+    post_controls: PostControls
+
+
+bearer = HTTPBearer(auto_error=False, description="a token from POST /api/tokens: `Bearer {id}|{secret}`")
+
+
+def services(request: Request) -> Services:
+    return request.app.state.services
+
+
+ServicesDep = Annotated[Services, Depends(services)]
+
+
+def caller(request: Request, svc: ServicesDep, _scheme: Annotated[object, Depends(bearer)] = None
+           ) -> Authenticated:
+    """The authenticated caller (AuthError -> 401 otherwise); recorded on the request's log line."""
+    who = svc.tokens.authenticate(request.headers.get("authorization"))
+    request.state.log["user_id"] = who.user_id
+    return who
+
+
+Caller = Annotated[Authenticated, Depends(caller)]
+
+
+def can(ability: str) -> Callable[[Authenticated], Authenticated]:
+    """A dependency: the caller, if its token holds `ability` (AuthError -> 403 otherwise)."""
+
+    def check(who: Caller) -> Authenticated:
+        who.require(ability)
+        return who
+
+    return check

@@ -1,0 +1,99 @@
+"""/api/posts and /app: the demo list behind the React Query page (notebook 08), with knobs for failure.
+
+Posts are public demo data (no token needed) so the page works in any browser. `PostControls` let a
+notebook or a test slow the server down, empty the list, or fail the next GETs or PUTs, so every state
+of the page (loading, error with retry, empty, optimistic, rolled back) can be shown on demand.
+"""
+
+import time
+from pathlib import Path
+from typing import Annotated
+
+import sqlalchemy as sa
+from fastapi import APIRouter, FastAPI, Query
+from fastapi import Path as PathParam
+from fastapi.responses import RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel, ConfigDict, Field
+
+from course_lib.api import problems
+from course_lib.api.deps import ServicesDep
+from course_lib.clock import utc_now
+from course_lib.ui.posts import posts
+
+FRONTEND_DIST = Path(__file__).parent / "frontend_dist"  # built by frontend/ (npm run build), committed
+
+
+class TitleIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    title: str = Field(min_length=1, max_length=200)
+
+
+class ControlsIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    latency_ms: int = Field(default=0, ge=0, le=10_000)
+    fail_gets: int = Field(default=0, ge=0, le=100)
+    fail_puts: int = Field(default=0, ge=0, le=100)
+    empty: bool = False
+
+
+def _row(row) -> dict:
+    return {"id": row.id, "title": row.title, "body": row.body, "updated_at": row.updated_at.isoformat() + "Z"}
+
+
+router = APIRouter(prefix="/api", tags=["posts"])
+
+
+@router.get("/posts", summary="Demo posts, oldest first (keyset: ?cursor=<last id>)")
+def list_posts(svc: ServicesDep, limit: Annotated[int, Query(ge=1, le=100)] = 20,
+               cursor: Annotated[int | None, Query(ge=0, le=2**62)] = None) -> Response:
+    controls = svc.post_controls
+    time.sleep(controls.latency_ms / 1000)
+    if controls.take("fail_gets"):
+        return problems.problem_response(503, "Injected failure", "the demo server was told to fail this GET")
+    if controls.empty:
+        return problems.json_answer(200, {"data": [], "next_cursor": None})
+    query = sa.select(posts).order_by(posts.c.id).limit(limit + 1)
+    if cursor is not None:
+        query = query.where(posts.c.id > cursor)
+    with svc.engine.connect() as conn:
+        rows = conn.execute(query).all()
+    page = rows[:limit]
+    return problems.json_answer(200, {"data": [_row(r) for r in page],
+                                      "next_cursor": str(page[-1].id) if len(rows) > limit else None})
+
+
+@router.put("/posts/{post_id}", summary="Rename a demo post")
+def rename_post(post_id: Annotated[int, PathParam(ge=1, le=2**62)], body: TitleIn, svc: ServicesDep) -> Response:
+    controls = svc.post_controls
+    time.sleep(controls.latency_ms / 1000)
+    if controls.take("fail_puts"):
+        return problems.problem_response(500, "Injected failure", "the demo server was told to fail this PUT")
+    with svc.engine.begin() as conn:
+        done = conn.execute(sa.update(posts).where(posts.c.id == post_id)
+                            .values(title=body.title, updated_at=utc_now())).rowcount
+        row = conn.execute(sa.select(posts).where(posts.c.id == post_id)).first()
+    if not done:
+        return problems.problem_response(404, "Not found", f"there is no post {post_id}")
+    return problems.json_answer(200, _row(row))
+
+
+# A lesson knob, not part of the API contract: left out of /openapi.json (and so out of the fuzzing).
+@router.put("/posts-controls", include_in_schema=False)
+def set_controls(body: ControlsIn, svc: ServicesDep) -> Response:
+    for key, value in body.model_dump().items():
+        setattr(svc.post_controls, key, value)
+    return problems.json_answer(200, svc.post_controls.snapshot())
+
+
+def mount_frontend(app: FastAPI) -> None:
+    """Serve the built React page at /app/ (when the bundle is there)."""
+    if not FRONTEND_DIST.exists():
+        return
+    app.mount("/app", StaticFiles(directory=FRONTEND_DIST, html=True), name="app")
+
+    @app.get("/app", include_in_schema=False)
+    def app_root() -> RedirectResponse:
+        return RedirectResponse("/app/")

@@ -1,0 +1,43 @@
+"""Column types every topic shares, and the one test for "is this MySQL/MariaDB?".
+
+Each type is portable: SQLite gets the plain SQLAlchemy type, MySQL/MariaDB the variant that
+behaves as the lessons need (microsecond timestamps for short leases, MEDIUMBLOB/MEDIUMTEXT for
+stored responses, snapshots and event payloads over 64 KiB).
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import mysql
+from sqlalchemy.engine import Connection, Engine
+
+# SQLAlchemy names MariaDB's dialect "mariadb" when the URL says so and "mysql" otherwise.
+MYSQL_DIALECTS = ("mysql", "mariadb")
+
+Id = sa.BigInteger().with_variant(sa.Integer(), "sqlite")  # SQLite autoincrements INTEGER only
+Timestamp = sa.DateTime().with_variant(mysql.DATETIME(fsp=6), *MYSQL_DIALECTS)  # microseconds: leases are short
+Binary32 = sa.LargeBinary(32).with_variant(mysql.VARBINARY(32), *MYSQL_DIALECTS)
+Blob = sa.LargeBinary().with_variant(mysql.MEDIUMBLOB(), *MYSQL_DIALECTS)  # BLOB stops at 64 KiB
+Json = sa.Text().with_variant(mysql.MEDIUMTEXT(), *MYSQL_DIALECTS)  # TEXT stops at 64 KiB
+
+# DDL waits for every open transaction that touched the table (MySQL's metadata lock), by default
+# for a year. A forgotten open connection in a notebook should fail the cell in seconds instead.
+DDL_LOCK_WAIT_S = 10
+
+
+def is_mysql(where: Engine | Connection | str) -> bool:
+    """True on MySQL or MariaDB: for an engine, a connection, or a dialect name."""
+    name = where if isinstance(where, str) else where.dialect.name
+    return name in MYSQL_DIALECTS
+
+
+def recreate(engine: Engine, *metadatas: sa.MetaData) -> None:
+    """Drop every table of `metadatas` (in reverse order, for foreign keys) and create them again, in one
+    transaction whose DDL gives up after DDL_LOCK_WAIT_S instead of queueing behind a forgotten one."""
+    with engine.begin() as conn:
+        if is_mysql(engine):
+            conn.exec_driver_sql(f"SET SESSION lock_wait_timeout = {DDL_LOCK_WAIT_S}")
+        for tables in reversed(metadatas):
+            tables.drop_all(conn)
+        for tables in metadatas:
+            tables.create_all(conn)

@@ -1,0 +1,93 @@
+"""The MySQL/MariaDB behaviour an idempotency store leans on, measured rather than recited.
+
+* What "affected rows" means for INSERT, INSERT IGNORE and INSERT ... ON DUPLICATE KEY UPDATE.
+* The deadlock that "SELECT ... FOR UPDATE, then INSERT if missing" causes under REPEATABLE READ:
+  both transactions take a gap lock on the missing key (gap locks do not conflict with each
+  other), then each INSERT waits for the other's gap lock. InnoDB kills one. This is why the
+  claim-first store INSERTs first and reads afterwards.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from course_lib.backends.columns import is_mysql
+from course_lib.backends.sql_backend import insert_ignore, upsert
+from course_lib.lab import race
+
+_meta = sa.MetaData()
+scratch = sa.Table("semantics_scratch", _meta, sa.Column("k", sa.Integer, primary_key=True),
+                   sa.Column("v", sa.String(20), nullable=False))
+
+
+@dataclass(frozen=True)
+class Outcome:
+    statement: str
+    affected_rows: int | None
+    error: str | None
+    meaning: str
+
+
+def _fresh(engine: Engine) -> None:
+    _meta.drop_all(engine)
+    _meta.create_all(engine)
+    with engine.begin() as conn:
+        conn.execute(sa.insert(scratch), [{"k": 10, "v": "ten"}, {"k": 20, "v": "twenty"}])
+
+
+def affected_rows(engine: Engine) -> list[Outcome]:
+    """Run each insert flavour against an existing or new key and record what the server reports."""
+    _fresh(engine)
+    d = engine.dialect.name
+    steps = [
+        ("INSERT k=30 (new)", sa.insert(scratch).values(k=30, v="thirty"), "1: inserted"),
+        ("INSERT k=30 again", sa.insert(scratch).values(k=30, v="thirty"),
+         "duplicate key error: the loser learns it lost"),
+        ("INSERT IGNORE k=30", insert_ignore(scratch, {"k": 30, "v": "x"}, d),
+         "0: nothing inserted, error turned into a warning"),
+        ("UPSERT k=40 (new)", upsert(scratch, {"k": 40, "v": "forty"}, ["v"], ["k"], d), "1: inserted"),
+        ("UPSERT k=40, new value", upsert(scratch, {"k": 40, "v": "FORTY"}, ["v"], ["k"], d),
+         "2 on MySQL: an existing row was updated (SQLite says 1)"),
+        ("UPSERT k=40, same value", upsert(scratch, {"k": 40, "v": "FORTY"}, ["v"], ["k"], d),
+         "MySQL says 0 here, but SQLAlchemy connects with CLIENT_FOUND_ROWS, so 'found' rows count: 1"),
+    ]
+    out = []
+    for label, stmt, meaning in steps:
+        try:
+            with engine.begin() as conn:
+                out.append(Outcome(label, conn.execute(stmt).rowcount, None, meaning))
+        except IntegrityError as exc:
+            code = getattr(exc.orig, "args", [None])[0]
+            out.append(Outcome(label, None, type(exc.orig).__name__ + (f" {code}" if isinstance(code, int) else ""),
+                               meaning))
+    return out
+
+
+def gap_lock_deadlock(engine: Engine) -> race.RaceResult:
+    """Two callers: SELECT ... FOR UPDATE a missing key, then INSERT it. MySQL/MariaDB only.
+
+    In lock step: A and B both lock the gap; A's INSERT blocks on B's gap lock; B's INSERT would
+    wait for A's: a cycle, which InnoDB breaks by rolling B back (error 1213).
+    """
+    if not is_mysql(engine):
+        raise NotImplementedError("gap locks are InnoDB's; SQLite serialises writers instead")
+    _fresh(engine)
+
+    def check_then_insert(caller: race.Caller) -> str:
+        with engine.connect() as conn, conn.begin():
+            found = conn.execute(sa.select(scratch).where(scratch.c.k == 15).with_for_update()).first()
+            race.point("SELECT 15 FOR UPDATE: none")
+            if found is None:
+                try:
+                    conn.execute(sa.insert(scratch).values(k=15, v=caller.name))
+                except OperationalError as exc:
+                    race.note(f"deadlock victim ({getattr(exc.orig, 'args', ['?'])[0]})")
+                    raise
+                race.point("INSERT 15")
+        return "inserted"
+
+    return race.run(check_then_insert, callers=2, schedule="round_robin")

@@ -1,7 +1,0 @@
-"""Reference solution for notebook 01's exercise: the store's own decision function."""
-
-from __future__ import annotations
-
-from ..idempotency.store import decide_claim
-
-__all__ = ["decide_claim"]
