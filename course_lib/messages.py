@@ -51,8 +51,9 @@ def json_response(status: int, payload: Any, headers: dict[str, str] | None = No
     return Response(status, body, {"Content-Type": "application/json", **(headers or {})})
 
 
-def problem(status: int, title: str, detail: str, headers: dict[str, str] | None = None) -> Response:
-    """A problem+json response (RFC 9457)."""
-    body = json.dumps({"type": "about:blank", "status": status, "title": title, "detail": detail},
+def problem(status: int, title: str, detail: str, headers: dict[str, str] | None = None,
+            type_uri: str = "about:blank") -> Response:
+    """A problem+json response (RFC 9457); `type_uri` names the problem (a page that explains it)."""
+    body = json.dumps({"type": type_uri, "status": status, "title": title, "detail": detail},
                       separators=(",", ":")).encode()
     return Response(status, body, {"Content-Type": PROBLEM_JSON, **(headers or {})})

@@ -7,8 +7,10 @@ user's token) each gets its 4xx and leaves every table exactly as it was.
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
+import httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
@@ -28,7 +30,7 @@ def fuzz_app():
     running.server.stop()
 
 
-# Per operation and mode: 15 operations x 2 modes x this many cases, about half a minute in all.
+# Per operation and mode: 16 operations x 2 modes x this many cases, about half a minute in all.
 EXAMPLES_PER_OPERATION = 40
 
 
@@ -43,7 +45,7 @@ def test_no_generated_request_causes_a_server_error(fuzz_app, mode):
     # Its own token: the fuzzer may well DELETE /api/tokens/{its own id} and carry on unauthenticated.
     auth = {"Authorization": f"Bearer {fuzz_app.token('ada@example.com', ['orders:create', 'orders:read'])}"}
     operations = [result.ok() for result in schema.get_all_operations()]
-    assert len(operations) == 15  # tokens 2, me 1, orders 3, uploads 7, posts 2
+    assert len(operations) == 16  # tokens 2, me 1, orders 3, uploads 7, posts 2, problem pages 1
 
     for operation in operations:
         @given(case=operation.as_strategy(generation_mode=mode))
@@ -71,6 +73,9 @@ def bad_requests(app, adas_order_id: int):
     service.revoke(app.users[0].id, revoked.id)
     read_only = app.token("ada@example.com", ["orders:read"])
     adas_other_token = service.create(app.users[0].id, "other")
+    raw = httpx.Client(base_url=app.url, timeout=15)  # for what the course's client does not send
+    adas = [("Authorization", f"Bearer {app.token('ada@example.com', every)}")]
+    uploads = dict([("Authorization", f"Bearer {app.token('ada@example.com', ['uploads:write'])}")])
     return [
         ("malformed JSON", lambda: ada.create_order(b'{"currency": "EUR", "items": [', "k-json"), 400),
         ("wrong types", lambda: ada.create_order(b'{"currency": 978, "items": "BOOK"}', "k-types"), 422),
@@ -88,6 +93,27 @@ def bad_requests(app, adas_order_id: int):
         ("bad cursor", lambda: ada.get("/api/orders", cursor="%%%"), 400),
         ("limit out of range", lambda: ada.get("/api/orders", limit=100_000), 422),
         ("order id out of range", lambda: ada.get("/api/orders/99999999999999999999999"), 422),
+        # Idempotency-Key fields that are not one RFC 8941 String (tests/test_conformance.py has the rest)
+        ("unterminated key", lambda: ada.create_order(ORDER, None, headers={"Idempotency-Key": '"open'}), 400),
+        ("badly escaped key", lambda: ada.create_order(ORDER, None, headers={"Idempotency-Key": '"k\\x"'}), 400),
+        ("a list of keys", lambda: ada.create_order(ORDER, None, headers={"Idempotency-Key": '"a", "b"'}), 400),
+        ("a bare key with a comma", lambda: ada.create_order(ORDER, None, headers={"Idempotency-Key": "a,b"}), 400),
+        ("an empty quoted key", lambda: ada.create_order(ORDER, None, headers={"Idempotency-Key": '""'}), 400),
+        ("two key field lines", lambda: raw.post("/api/orders", content=json.dumps(ORDER), headers=[
+            *adas, ("Content-Type", "application/json"), ("Idempotency-Key", '"a"'), ("Idempotency-Key", '"b"')]),
+         400),
+        # numbers that are not ASCII digits, and checksums and names that are not what they claim
+        ("order id 1.0", lambda: ada.get("/api/orders/1.0"), 422),
+        ("order id in Arabic-Indic digits", lambda: ada.get("/api/orders/\u0661"), 422),
+        ("token id ²", lambda: raw.get("/api/me", headers={"Authorization": "Bearer \u00b2|".encode() + b"a" * 40}),
+         401),
+        ("token id in Arabic-Indic digits",
+         lambda: raw.get("/api/me", headers={"Authorization": "Bearer \u0661\u0662|".encode() + b"a" * 40}), 401),
+        ("upload named ..", lambda: raw.post("/api/uploads", json={"filename": "..", "size": 10}, headers=uploads),
+         422),
+        ("anonymous demo controls", lambda: raw.put("/api/posts-controls", json={"latency_ms": 10_000}), 401),
+        ("a learner's demo controls", lambda: raw.put("/api/posts-controls", json={"fail_gets": 5}, headers=adas), 403),
+        ("a title with a NUL", lambda: raw.put("/api/posts/1", json={"title": "x\u0000y"}), 422),
     ]
 
 

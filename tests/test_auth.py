@@ -80,7 +80,7 @@ def test_expired_token_is_401(engine, ada):
 
 
 def test_revoked_token_stops_working_and_only_its_owner_can_revoke(engine):
-    ada, grace, _ = seed_users(engine)
+    ada, grace, *_ = seed_users(engine)
     service = TokenService(engine)
     token = service.create(ada.id, "web")
     assert service.revoke(grace.id, token.id) is False  # someone else's token: "no such token"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 
+import httpx
 import pytest
 
 from course_lib import api, logs
@@ -123,3 +124,17 @@ def test_a_failing_save_rolls_back_and_never_leaves_the_optimistic_title(page):
     for _ in range(10):  # settled: from now on the old title, every time we look
         assert tab.get_by_test_id("title-3").inner_text() == old
         time.sleep(0.1)
+
+
+def test_a_title_with_markup_is_shown_as_text_never_run(page):
+    """A stored title like <img onerror=...> is text on the page: React escapes it, nothing executes."""
+    tab, url, _ = page
+    markup = "<img src=x onerror=\"window.__pwned = 1\">"
+    renamed = httpx.put(f"{url}/api/posts/4", json={"title": markup})
+    assert renamed.status_code == 200
+    tab.goto(f"{url}/app/")
+    title = tab.get_by_test_id("title-4")
+    title.wait_for()
+    assert title.inner_text() == markup
+    assert title.locator("img").count() == 0 and tab.evaluate("window.__pwned === undefined")
+    shot(tab, "markup-as-text")

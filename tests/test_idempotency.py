@@ -21,6 +21,7 @@ from course_lib.idempotency import (
     executions,
     fingerprint,
     key_problem,
+    parse_key,
     reset,
     seed_create_charge,
 )
@@ -56,9 +57,16 @@ def test_malformed_keys_are_400_problems(key):
     assert json.loads(answer.body)["detail"]
 
 
-@pytest.mark.parametrize("key", ["a", "x" * 255, "550e8400-e29b-41d4-a716-446655440000", "order 12 ~ retry"])
+@pytest.mark.parametrize("key", ["a", "x" * 255, "550e8400-e29b-41d4-a716-446655440000", '"order 12 ~ retry"',
+                                 '"' + "x" * 255 + '"'])
 def test_well_formed_keys_pass(key):
     assert key_problem(key) is None
+
+
+@pytest.mark.parametrize(("field", "key"), [('"K"', "K"), ("K", "K"), ('"a b"', "a b"), ('"q\\"x"', 'q"x'),
+                                            ('"k";p=1', "k"), ('  "k"  ', "k")])
+def test_a_string_and_its_unquoted_spelling_are_the_same_key(field, key):
+    assert parse_key(field) == key
 
 
 def test_fingerprint_ignores_json_formatting_but_not_meaning():

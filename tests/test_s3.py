@@ -42,7 +42,7 @@ def world():
     logs.discard()
     engine = backends.sql().engine
     reset_tables(engine)
-    ada, grace, _ = seed_users(engine)
+    ada, grace, *_ = seed_users(engine)
     service = UploadService.on(engine, backends.s3(), bucket="course-test-uploads")
     server = api.start(api.create_app(engine, backends.redis().new_client(), upload_service=service))
     tokens = {u.email: TokenService(engine).create(u.id, "test", ["uploads:write"]).plain_text for u in (ada, grace)}
@@ -277,7 +277,7 @@ def test_a_part_of_the_wrong_size_is_refused_at_complete(world, uploader):
 def test_wrong_part_numbers_and_expired_urls_are_caught(world, uploader):
     _server, service, _token, _ = world
     created = uploader.start("numbers.bin", 10 * MiB, 5 * MiB)
-    checksums = {"content_md5": "AAAA", "crc32": "AAAAAA=="}
+    checksums = {"content_md5": "AAAAAAAAAAAAAAAAAAAAAA==", "crc32": "AAAAAA=="}
     signed = uploader.api.post(f"/api/uploads/{created['upload_id']}/sign", json={"parts": {"3": checksums}})
     assert signed.status_code == 422 and signed.json()["title"] == "Wrong part number"
     short = UploadService(service.engine, service.s3, bucket=service.bucket, url_expiry_s=1)

@@ -22,7 +22,7 @@ from course_lib import backends
 from course_lib.api import problems
 from course_lib.api.deps import ApiConfig, Services
 from course_lib.api.middleware import BodyLimit, RequestLog
-from course_lib.api.routers import me, orders, posts, tokens, uploads
+from course_lib.api.routers import me, orders, posts, problem_docs, tokens, uploads
 from course_lib.auth import TokenService
 from course_lib.orders import OrderService
 from course_lib.s3.service import UploadService
@@ -43,7 +43,7 @@ def create_app(engine: Engine, redis_client: redis.Redis, config: ApiConfig | No
         uploads=functools.cache(lambda: upload_service or UploadService.on(engine, backends.s3())),
         post_controls=post_controls or PostControls())
     problems.install(app)
-    for router in (tokens.router, me.router, orders.router, uploads.router, posts.router):
+    for router in (tokens.router, me.router, orders.router, uploads.router, posts.router, problem_docs.router):
         app.include_router(router)
     posts.mount_frontend(app)
     app.add_middleware(RequestLog)

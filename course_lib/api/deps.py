@@ -7,13 +7,15 @@ services without patching anything.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
 from fastapi.security import HTTPBearer
+from pydantic import BeforeValidator
 from sqlalchemy.engine import Engine
 
 from course_lib.api.middleware import MAX_BODY_BYTES
@@ -46,6 +48,19 @@ class Services:
     uploads: Callable[[], UploadService]  # resolved on first use: no S3 server starts before an upload
     post_controls: PostControls
 
+
+_ASCII_ID = re.compile(r"[0-9]{1,19}")
+
+
+def _ascii_digits(value: object) -> object:
+    """Ids in paths are ASCII digits: int() alone also reads "1.0", " 1 " and "١٢" (Arabic-Indic 12)."""
+    if isinstance(value, str) and not _ASCII_ID.fullmatch(value):
+        raise ValueError("an id is a whole number written in ASCII digits")
+    return value
+
+
+# A positive id in a path, as the database stores it (BIGINT).
+Id = Annotated[int, BeforeValidator(_ascii_digits), Path(ge=1, le=2**63 - 1)]
 
 bearer = HTTPBearer(auto_error=False, description="a token from POST /api/tokens: `Bearer {id}|{secret}`")
 

@@ -6,6 +6,7 @@ after buffering an attacker's gigabyte, and so the log line's latency covers the
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import time
@@ -21,6 +22,10 @@ MAX_BODY_BYTES = 1024 * 1024
 # not the 413. Reading and discarding up to this much lets ordinary clients read the answer;
 # beyond it, the server stops paying for the upload and simply closes.
 DRAIN_LIMIT_BYTES = 16 * 1024 * 1024
+# A client that declares a body and stops sending it would hold a connection (and a slot of the server)
+# forever. The whole body must arrive within this many seconds: 1 MiB in 10 s is 100 KiB/s, far below
+# any real link; a stalled request gets 408 and its connection is closed.
+BODY_TIMEOUT_S = 10.0
 REQUEST_ID_HEADER = "X-Request-Id"
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
@@ -48,21 +53,16 @@ class BodyLimit:
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > DRAIN_LIMIT_BYTES:
             return await _send_problem(send, 413, "Body too large", detail)
-        chunks, size, more = [], 0, True
-        while more:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return None
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            more = message.get("more_body", False)
-            if size > DRAIN_LIMIT_BYTES:
-                break
-            if size <= self.limit:
-                chunks.append(chunk)
+        try:
+            body, size = await self._read(receive)
+        except TimeoutError:
+            return await _send_problem(send, 408, "Request timeout", f"the body did not arrive within "
+                                       f"{BODY_TIMEOUT_S:.0f} s; send it again in one go")
+        if body is None:  # the client went away
+            return None
         if size > self.limit:
             return await _send_problem(send, 413, "Body too large", detail)
-        body, replayed = b"".join(chunks), False
+        replayed = False
 
         async def replay() -> dict:
             nonlocal replayed
@@ -72,6 +72,25 @@ class BodyLimit:
             return await receive()
 
         return await self.app(scope, replay, send)
+
+    async def _read(self, receive: Any) -> tuple[bytes | None, int]:
+        """The body (None if the client disconnected) and its size, draining at most DRAIN_LIMIT_BYTES;
+        TimeoutError if it has not all arrived within BODY_TIMEOUT_S."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + BODY_TIMEOUT_S
+        chunks, size, more = [], 0, True
+        while more:
+            message = await asyncio.wait_for(receive(), max(0.0, deadline - loop.time()))
+            if message["type"] == "http.disconnect":
+                return None, size
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            more = message.get("more_body", False)
+            if size > DRAIN_LIMIT_BYTES:
+                break
+            if size <= self.limit:
+                chunks.append(chunk)
+        return b"".join(chunks), size
 
 
 class RequestLog:

@@ -10,6 +10,7 @@ first request never races the server's start-up.
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
 import time
@@ -23,8 +24,11 @@ from course_lib.api.app import create_app
 from course_lib.api.deps import ApiConfig
 from course_lib.api.tables import reset_tables
 from course_lib.auth import seed_users
+from course_lib.idempotency.keys import set_log_secret
 from course_lib.ui.posts import seed_posts
 
+# The secret behind the hashed idempotency keys in log lines; generated per process when unset.
+LOG_SECRET_VAR = "COURSE_LOG_KEY_SECRET"
 # uvicorn binds and starts in ~50 ms; 10 s covers a cold, loaded 2-core laptop importing FastAPI.
 START_TIMEOUT_S = 10.0
 
@@ -70,6 +74,9 @@ def _listen(host: str, port: int) -> socket.socket:
 def course_app(config: ApiConfig | None = None, fresh: bool = False) -> FastAPI:
     """The course API on this process's backends; fresh=True drops and recreates its tables first and
     seeds the demo accounts and posts."""
+    secret = os.environ.get(LOG_SECRET_VAR)
+    if secret:  # one deployment, one secret: the keys' stand-ins in logs match across its processes
+        set_log_secret(secret.encode())
     engine = backends.sql().engine
     if fresh:
         reset_tables(engine)

@@ -19,6 +19,7 @@ users = sa.Table(
     sa.Column("email", sa.String(191), nullable=False, unique=True),  # 191: utf8mb4 index limit on old MySQL
     sa.Column("name", sa.String(120), nullable=False),
     sa.Column("password_hash", sa.String(255), nullable=False),  # scrypt, see passwords.py
+    sa.Column("role", sa.String(16), nullable=False, server_default="learner"),  # learner | instructor
     sa.Column("created_at", Timestamp, nullable=False),
 )
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 import secrets
 import string
 from collections.abc import Callable, Iterable
@@ -36,6 +37,10 @@ from course_lib.clock import utc_now
 ALPHABET = string.ascii_letters + string.digits
 SECRET_LENGTH = 40  # Sanctum's Str::random(40)
 ABILITIES = ("orders:create", "orders:read", "uploads:write")
+# Abilities that change the server for everyone (the demo's latency and injected failures): only an
+# account whose role is "instructor" may hold them, and only by asking for them by name ("*" is not enough).
+INSTRUCTOR_ABILITIES = ("demo:control",)
+INSTRUCTOR = "instructor"
 DEFAULT_ABILITIES = ABILITIES
 # Sanctum's tokens never expire unless configured; a course about production habits sets a limit.
 DEFAULT_LIFETIME = timedelta(days=30)
@@ -80,7 +85,7 @@ class Authenticated:
     expires_at: datetime | None
 
     def can(self, ability: str) -> bool:
-        return "*" in self.abilities or ability in self.abilities
+        return ability in self.abilities or ("*" in self.abilities and ability not in INSTRUCTOR_ABILITIES)
 
     def require(self, ability: str) -> None:
         """Raise 403 unless this token carries `ability`."""
@@ -98,6 +103,10 @@ def _unauthenticated(title: str, detail: str) -> AuthError:
     return AuthError(401, title, detail)
 
 
+# ASCII digits only: str.isdigit() also accepts '²' (then int() fails: a 500) and '١٢' (read as 12).
+_TOKEN_ID = re.compile(r"[0-9]{1,18}")
+
+
 def parse_bearer(header: str | None) -> tuple[int, str]:
     """(token id, secret) from an `Authorization: Bearer {id}|{secret}` header, or a 401 AuthError."""
     if not header:
@@ -108,7 +117,7 @@ def parse_bearer(header: str | None) -> tuple[int, str]:
         raise _unauthenticated("Malformed Authorization header",
                                "use the Bearer scheme with your token: `Authorization: Bearer <id>|<secret>`")
     token_id, sep, secret = value.strip().partition("|")
-    if not sep or not token_id.isdigit() or len(token_id) > 18 or len(secret) != SECRET_LENGTH:
+    if not sep or not _TOKEN_ID.fullmatch(token_id) or len(secret) != SECRET_LENGTH:
         raise _unauthenticated("Malformed token", "a token looks like `12|` followed by 40 letters and digits, "
                                "exactly as POST /api/tokens returned it")
     return int(token_id), secret
@@ -124,9 +133,12 @@ class TokenService:
                lifetime: timedelta | None = DEFAULT_LIFETIME) -> NewToken:
         """A new token for `user_id`; the only moment its plain text exists."""
         abilities = tuple(abilities)
-        unknown = sorted(set(abilities) - {*ABILITIES, "*"})
+        unknown = sorted(set(abilities) - {*ABILITIES, *INSTRUCTOR_ABILITIES, "*"})
         if unknown:
             raise ValueError(f"unknown abilities {unknown}; choose from {list(ABILITIES)} or '*'")
+        if set(abilities) & set(INSTRUCTOR_ABILITIES) and self._role(user_id) != INSTRUCTOR:
+            raise AuthError(403, "Instructors only", f"{sorted(set(abilities) & set(INSTRUCTOR_ABILITIES))} "
+                            "change the demo server for everyone; log in with an instructor account")
         secret = "".join(secrets.choice(ALPHABET) for _ in range(SECRET_LENGTH))
         now = self.clock()
         expires_at = now + lifetime if lifetime is not None else None
@@ -136,6 +148,10 @@ class TokenService:
                 expires_at=expires_at, created_at=now,
             )))
         return NewToken(token_id, f"{token_id}|{secret}", abilities, expires_at)
+
+    def _role(self, user_id: int) -> str | None:
+        with self.engine.connect() as conn:
+            return conn.execute(sa.select(users.c.role).where(users.c.id == user_id)).scalar_one_or_none()
 
     def authenticate(self, authorization: str | None) -> Authenticated:
         """The caller behind an Authorization header, or AuthError(401)."""

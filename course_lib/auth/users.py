@@ -30,18 +30,17 @@ class DemoUser:
     password: str  # public demo password, from the seed file
 
 
-def create_user(engine: Engine, email: str, name: str, password: str) -> int:
+def create_user(engine: Engine, email: str, name: str, password: str, role: str = "learner") -> int:
     with engine.begin() as conn:
-        return inserted_id(conn.execute(sa.insert(users).values(email=email.lower(), name=name,
-                                                    password_hash=hash_password(password),
-                                                    created_at=utc_now())))
+        return inserted_id(conn.execute(sa.insert(users).values(
+            email=email.lower(), name=name, password_hash=hash_password(password), role=role, created_at=utc_now())))
 
 
 def seed_users(engine: Engine, path: Path = SEED_FILE) -> list[DemoUser]:
     """Create the demo accounts (the tables must be empty, e.g. just after `reset`)."""
     entries = json.loads(path.read_text())["users"]
-    return [DemoUser(create_user(engine, u["email"], u["name"], u["password"]), u["email"].lower(), u["name"],
-                     u["password"]) for u in entries]
+    return [DemoUser(create_user(engine, u["email"], u["name"], u["password"], u.get("role", "learner")),
+                     u["email"].lower(), u["name"], u["password"]) for u in entries]
 
 
 def check_credentials(engine: Engine, email: str, password: str) -> int:

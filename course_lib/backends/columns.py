@@ -7,6 +7,8 @@ stored responses, snapshots and event payloads over 64 KiB).
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql
 from sqlalchemy.engine import Connection, Engine
@@ -19,6 +21,36 @@ Timestamp = sa.DateTime().with_variant(mysql.DATETIME(fsp=6), *MYSQL_DIALECTS)  
 Binary32 = sa.LargeBinary(32).with_variant(mysql.VARBINARY(32), *MYSQL_DIALECTS)
 Blob = sa.LargeBinary().with_variant(mysql.MEDIUMBLOB(), *MYSQL_DIALECTS)  # BLOB stops at 64 KiB
 Json = sa.Text().with_variant(mysql.MEDIUMTEXT(), *MYSQL_DIALECTS)  # TEXT stops at 64 KiB
+
+
+
+class ExactString(sa.types.TypeDecorator[str]):
+    """A string compared byte for byte on every backend, for keys and values derived from them.
+
+    MySQL/MariaDB's default collations fold case (`Invoice-A` = `invoice-a`), and even their `_bin`
+    collations ignore trailing spaces (PAD SPACE): a unique index on such a column makes two different
+    idempotency keys one, and silently drops the second order. VARBINARY compares bytes. SQLite's
+    default BINARY collation already does. Values are UTF-8 text in Python on both.
+    """
+
+    impl = sa.String
+    cache_ok = True
+
+    def __init__(self, length: int) -> None:
+        super().__init__(length)
+        self.length = length
+
+    def load_dialect_impl(self, dialect: sa.Dialect) -> sa.types.TypeEngine[Any]:
+        if is_mysql(dialect.name):  # up to 4 bytes a character in UTF-8
+            return dialect.type_descriptor(mysql.VARBINARY(self.length * 4))
+        return dialect.type_descriptor(sa.String(self.length))
+
+    def process_bind_param(self, value: str | None, dialect: sa.Dialect) -> str | bytes | None:
+        return value.encode() if value is not None and is_mysql(dialect.name) else value
+
+    def process_result_value(self, value: Any, dialect: sa.Dialect) -> str | None:
+        return bytes(value).decode() if isinstance(value, bytes | bytearray | memoryview) else value
+
 
 # DDL waits for every open transaction that touched the table (MySQL's metadata lock), by default
 # for a year. A forgotten open connection in a notebook should fail the cell in seconds instead.

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -210,6 +211,18 @@ def inserted_id(result: sa.CursorResult) -> int:
     if key is None:
         raise ValueError("the statement was not a single-row INSERT with a generated key")
     return int(key[0])
+
+
+def database_now(conn: Connection) -> datetime:
+    """The database server's UTC time, naive (as every timestamp column stores it).
+
+    Leases and expiry are judged on this one clock, not on each application server's: a server whose
+    clock runs ahead would otherwise take over live claims (docs/architecture.md, "Clocks").
+    """
+    if is_mysql(conn):
+        return conn.exec_driver_sql("SELECT UTC_TIMESTAMP(6)").scalar_one()
+    text = conn.exec_driver_sql("SELECT strftime('%Y-%m-%d %H:%M:%f', 'now')").scalar_one()
+    return datetime.fromisoformat(text)
 
 
 def reader(engine: Engine) -> Engine:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from course_lib.failpoints import SimulatedCrash
 from course_lib.idempotency.charges import executions
 from course_lib.idempotency.endpoints import create_charge, seed_create_charge
-from course_lib.idempotency.keys import HEADER, fingerprint, key_problem
+from course_lib.idempotency.keys import HEADER, KeyRejected, fingerprint, key_problem, parse_key
 from course_lib.idempotency.operation import Operation
 from course_lib.idempotency.schema import reset
 from course_lib.idempotency.seed import SEED_HEADER
@@ -16,7 +16,22 @@ from course_lib.idempotency.store import Claim, IdempotencyStore, replay_respons
 from course_lib.messages import REPLAY_HEADER, Request, Response
 
 __all__ = [
-    "HEADER", "REPLAY_HEADER", "SEED_HEADER", "Claim", "IdempotencyStore", "Operation", "Request", "Response",
-    "SimulatedCrash", "create_charge", "executions", "fingerprint", "key_problem", "replay_response", "reset",
+    "HEADER",
+    "REPLAY_HEADER",
+    "SEED_HEADER",
+    "Claim",
+    "IdempotencyStore",
+    "KeyRejected",
+    "Operation",
+    "Request",
+    "Response",
+    "SimulatedCrash",
+    "create_charge",
+    "executions",
+    "fingerprint",
+    "key_problem",
+    "parse_key",
+    "replay_response",
+    "reset",
     "seed_create_charge",
 ]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from course_lib.backends.columns import Binary32, Blob, Id, Timestamp, recreate
+from course_lib.backends.columns import Binary32, Blob, ExactString, Id, Timestamp, recreate
 
 metadata = sa.MetaData()
 
@@ -26,8 +26,9 @@ api_idempotency = sa.Table(
 idempotency_keys = sa.Table(
     "idempotency_keys", metadata,
     sa.Column("id", Id, primary_key=True, autoincrement=True),
-    sa.Column("scope", sa.String(64), nullable=False),  # who: the authenticated user
-    sa.Column("idem_key", sa.String(255), nullable=False),
+    # Keys compare byte for byte (ExactString): `Invoice-A`, `invoice-a` and `invoice-a ` are three keys.
+    sa.Column("scope", ExactString(64), nullable=False),  # who: the authenticated user
+    sa.Column("idem_key", ExactString(255), nullable=False),
     sa.Column("fingerprint", sa.String(64), nullable=False),
     sa.Column("status", sa.String(16), nullable=False),  # in_progress | completed
     sa.Column("locked_until", Timestamp),  # the lease of the worker that holds the claim
@@ -45,9 +46,9 @@ charges = sa.Table(
     sa.Column("user_id", sa.String(64), nullable=False),
     sa.Column("amount", sa.Integer, nullable=False),
     sa.Column("currency", sa.String(3), nullable=False),
-    sa.Column("request_ref", sa.String(320), nullable=False, index=True),
-    sa.Column("idem_scope", sa.String(64)),
-    sa.Column("idem_key", sa.String(255)),
+    sa.Column("request_ref", ExactString(320), nullable=False, index=True),
+    sa.Column("idem_scope", ExactString(64)),
+    sa.Column("idem_key", ExactString(255)),
     sa.UniqueConstraint("idem_scope", "idem_key", name="uq_charges_idempotency"),
 )
 

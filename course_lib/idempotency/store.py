@@ -33,13 +33,13 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import OperationalError
 
 from course_lib import failpoints
-from course_lib.backends.sql_backend import insert_ignore
-from course_lib.clock import utc_now
+from course_lib.backends.sql_backend import database_now, insert_ignore
 from course_lib.failpoints import SimulatedCrash
-from course_lib.idempotency.keys import HEADER, fingerprint, key_problem
+from course_lib.idempotency.keys import HEADER, KeyRejected, fingerprint, parse_key
 from course_lib.idempotency.operation import Operation
+from course_lib.idempotency.problems import KEY_REUSED, REQUEST_IN_PROGRESS
 from course_lib.idempotency.schema import idempotency_keys as keys_table
-from course_lib.messages import REPLAY_HEADER, Request, Response, problem
+from course_lib.messages import REPLAY_HEADER, Request, Response
 
 Clock = Callable[[], datetime]
 # How long a claim protects an attempt before another may take over. Longer than the slowest
@@ -56,6 +56,7 @@ MYSQL_DEADLOCK, MYSQL_LOCK_WAIT_TIMEOUT = 1213, 1205
 # request at these names. CLAIMED is reached with a detail, the claim's outcome ("claim: new").
 CLAIMED = "claim"
 AFTER_EXTERNAL_CALL = "after_external_call"
+RECORDED = "recorded"  # inside phase 3's transaction: the operation's rows written, the key not yet completed
 
 
 class ClaimOutcome(StrEnum):
@@ -124,6 +125,13 @@ def _stored_response(row: Any) -> Response:
     return Response(row.response_status, bytes(row.response_body), json.loads(row.response_headers or "{}"))
 
 
+def in_progress(retry_after_s: int) -> Response:
+    """409: another attempt with this key holds it; Retry-After is what is left of its lease."""
+    return REQUEST_IN_PROGRESS.response(
+        f"a request with this key is still being processed; retry in {retry_after_s} s",
+        {"Retry-After": str(retry_after_s)})
+
+
 def replay_response(stored: Response) -> Response:
     """The stored response, body byte for byte; 200 instead of 201, marked as a replay."""
     status = 200 if stored.status == 201 else stored.status
@@ -134,8 +142,18 @@ class IdempotencyStore:
     """Claim-first idempotency keys on SQL. `handle()` wraps any work function."""
 
     def __init__(self, engine: Engine, lease: timedelta = DEFAULT_LEASE,
-                 retention: timedelta = DEFAULT_RETENTION, clock: Clock = utc_now) -> None:
+                 retention: timedelta = DEFAULT_RETENTION, clock: Clock | None = None) -> None:
+        """`clock=None` judges leases and expiry on the database's clock (one clock for every app server);
+        a lesson passes a ManualClock to move time by hand."""
         self.engine, self.lease, self.retention, self.clock = engine, lease, retention, clock
+
+    def now(self, conn: Connection) -> datetime:
+        """The time leases and expiry are judged by, read inside the transaction that uses it."""
+        return self.clock() if self.clock is not None else database_now(conn)
+
+    def _fresh(self, scope: str, key: str, fp: str, now: datetime) -> dict[str, Any]:
+        return {"scope": scope, "idem_key": key, "fingerprint": fp, "status": KeyStatus.IN_PROGRESS.value,
+                "locked_until": now + self.lease, "created_at": now, "expires_at": now + self.retention}
 
     def decide(self, row: Any, fp: str, now: datetime) -> ClaimOutcome:
         """The decision rule (`decide_claim`); a method so a subclass can swap it (the lesson's exercise)."""
@@ -143,28 +161,28 @@ class IdempotencyStore:
 
     def claim_key(self, scope: str, key: str, fp: str) -> Claim:
         """Claim (scope, key) for this request, or say why not. Two short transactions at most."""
-        now = self.clock()
-        fresh = {"scope": scope, "idem_key": key, "fingerprint": fp, "status": KeyStatus.IN_PROGRESS.value,
-                 "locked_until": now + self.lease, "created_at": now, "expires_at": now + self.retention}
 
         def insert(conn: Connection) -> int | None:
             # INSERT IGNORE: the unique (scope, idem_key) index picks exactly one winner; the
             # losers get "0 rows affected" instead of an error, and no gap locks from a SELECT.
+            fresh = self._fresh(scope, key, fp, self.now(conn))
             result = conn.execute(insert_ignore(keys_table, fresh, self.engine.dialect.name))
             return result.lastrowid if result.rowcount == 1 else None
 
         record_id = _transaction(self.engine, insert)
         if record_id is not None:
             return Claim(ClaimOutcome.NEW, record_id)
-        return _transaction(self.engine, lambda conn: self._inspect(conn, scope, key, fp, now, fresh))
+        return _transaction(self.engine, lambda conn: self._inspect(conn, scope, key, fp))
 
     def _id(self, conn: Connection, scope: str, key: str) -> int:
         return conn.execute(sa.select(keys_table.c.id).where(keys_table.c.scope == scope,
                                                              keys_table.c.idem_key == key)).scalar_one()
 
-    def _inspect(self, conn: Connection, scope: str, key: str, fp: str, now: datetime, fresh: dict) -> Claim:
+    def _inspect(self, conn: Connection, scope: str, key: str, fp: str) -> Claim:
         row = conn.execute(sa.select(keys_table).where(keys_table.c.scope == scope, keys_table.c.idem_key == key)
                            .with_for_update()).first()
+        now = self.now(conn)
+        fresh = self._fresh(scope, key, fp, now)
         if row is None:  # purged between our insert attempt and this read
             conn.execute(sa.insert(keys_table).values(fresh))
             return Claim(ClaimOutcome.NEW, self._id(conn, scope, key))
@@ -185,7 +203,8 @@ class IdempotencyStore:
             return Claim(outcome, row.id, retry_after_s=max(1, math.ceil((row.locked_until - now).total_seconds())))
         return Claim(outcome, row.id)
 
-    def record_and_complete(self, record_id: int, request: Request, operation: Operation, external: Any) -> Response:
+    def record_and_complete(self, record_id: int, request: Request, key: str, operation: Operation,
+                            external: Any) -> Response:
         """Phase 3: the operation's writes and the stored response, in one transaction.
 
         If another holder completed first (we were a slow worker whose lease was taken over), our
@@ -193,9 +212,10 @@ class IdempotencyStore:
         """
 
         def record(conn: Connection) -> Response:
-            response = operation.record(conn, request, request.user, request.header(HEADER) or "", external)
+            response = operation.record(conn, request, request.user, key, external)
             if response.status >= 500:  # a server error is not an answer worth replaying: undo
                 raise _DoNotStore(response)
+            failpoints.point(RECORDED)
             done = conn.execute(
                 sa.update(keys_table)
                 .where(keys_table.c.id == record_id, keys_table.c.status == KeyStatus.IN_PROGRESS)
@@ -206,7 +226,9 @@ class IdempotencyStore:
             if done:
                 return response
             failpoints.note("completed by another holder")
-            row = conn.execute(sa.select(keys_table).where(keys_table.c.id == record_id)).one()
+            # A locking read: it sees the other holder's committed answer even when this transaction's
+            # snapshot (REPEATABLE READ, opened by the record step's first read) predates that commit.
+            row = conn.execute(sa.select(keys_table).where(keys_table.c.id == record_id).with_for_update()).one()
             return _stored_response(row)
 
         return _transaction(self.engine, record)
@@ -224,26 +246,28 @@ class IdempotencyStore:
         transaction; phase 3 records and completes in one transaction. A SimulatedCrash (a failpoint
         armed by a lesson) propagates without releasing anything, as a killed process would.
         """
-        key = request.header(HEADER)
-        if (bad := key_problem(key)) is not None:
-            return bad
-        assert key is not None  # key_problem answers a missing key
+        try:
+            key = parse_key(request.header(HEADER))
+        except KeyRejected as rejected:
+            return rejected.response
+        return self.handle_key(request, key, operation)
+
+    def handle_key(self, request: Request, key: str, operation: Operation) -> Response:
+        """`handle` for a key the caller has already read from the request (`keys.parse_key`)."""
         claim = self.claim_key(request.user, key, fingerprint(request.method, request.path, request.body))
         failpoints.point(CLAIMED, claim.outcome.value)
         if claim.outcome == ClaimOutcome.MISMATCH:
-            return problem(422, "Idempotency-Key reused",
-                           "this key was already used with a different request; use a new key for a new operation")
+            return KEY_REUSED.response("this key was already used with a different request; use a new key for a "
+                                       "new operation")
         if claim.outcome == ClaimOutcome.IN_FLIGHT:
-            return problem(409, "Request in progress",
-                           f"a request with this key is still being processed; retry in {claim.retry_after_s} s",
-                           {"Retry-After": str(claim.retry_after_s)})
+            return in_progress(claim.retry_after_s)
         if claim.outcome == ClaimOutcome.COMPLETED and claim.stored is not None:
             return replay_response(claim.stored)
         assert claim.record_id is not None  # NEW and TAKEOVER always carry the record they hold
         try:
             external = operation.external(request, request.user, key)
             failpoints.point(AFTER_EXTERNAL_CALL)
-            return self.record_and_complete(claim.record_id, request, operation, external)
+            return self.record_and_complete(claim.record_id, request, key, operation, external)
         except SimulatedCrash:
             raise  # a dead process releases nothing: its claim stays until the lease runs out
         except _DoNotStore as failed:
@@ -253,12 +277,26 @@ class IdempotencyStore:
             self.release(claim.record_id)  # nothing was recorded: let the client's retry run it afresh
             raise
 
+    def lease_remaining_s(self, scope: str, key: str) -> int:
+        """Whole seconds until the holder's lease on (scope, key) runs out: what a 409's Retry-After says.
+
+        With no claim yet (its holder is between the lock and the claim) it is a whole lease: the
+        bound never grows from one 409 to the next.
+        """
+        with self.engine.connect() as conn:
+            locked_until = conn.execute(sa.select(keys_table.c.locked_until).where(
+                keys_table.c.scope == scope, keys_table.c.idem_key == key)).scalar_one_or_none()
+            now = self.now(conn)
+        if locked_until is None:
+            return max(1, math.ceil(self.lease.total_seconds()))
+        return max(1, math.ceil((locked_until - now).total_seconds()))
+
     def purge_expired(self, batch_size: int = 1000) -> int:
         """Delete expired records in batches (short transactions, no long lock on the table)."""
         total = 0
         while True:
             with self.engine.begin() as conn:
-                ids = conn.execute(sa.select(keys_table.c.id).where(keys_table.c.expires_at <= self.clock())
+                ids = conn.execute(sa.select(keys_table.c.id).where(keys_table.c.expires_at <= self.now(conn))
                                    .order_by(keys_table.c.expires_at).limit(batch_size)).scalars().all()
                 if ids:
                     conn.execute(sa.delete(keys_table).where(keys_table.c.id.in_(ids)))

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import base64
 import json
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -32,12 +31,12 @@ from pydantic import ValidationError
 from sqlalchemy.engine import Connection, Engine
 
 from course_lib import failpoints
-from course_lib.backends.sql_backend import insert_or_keep, reader
-from course_lib.clock import utc_now
+from course_lib.backends.sql_backend import database_now, insert_or_keep, reader
 from course_lib.failpoints import SimulatedCrash
-from course_lib.idempotency.keys import hash_for_logs, key_problem
+from course_lib.idempotency.keys import HEADER, KeyRejected, fingerprint, hash_for_logs, parse_key
 from course_lib.idempotency.operation import Operation
-from course_lib.idempotency.store import IdempotencyStore
+from course_lib.idempotency.problems import KEY_REUSED
+from course_lib.idempotency.store import IdempotencyStore, in_progress
 from course_lib.messages import Request, Response, json_response, problem
 from course_lib.orders.locks import RedisLock
 from course_lib.orders.models import OrderIn
@@ -77,6 +76,15 @@ def check_leases(claim_lease: timedelta, lock_lease_ms: int) -> None:
                          "its claim and turns away the retry that should take over")
 
 
+class WorkerCrashed(SimulatedCrash):
+    """A create-order died mid-request (an armed failpoint); `key_hash` lets its log line be matched
+    to the retries that follow it."""
+
+    def __init__(self, key_hash: str) -> None:
+        super().__init__(f"the worker died holding key {key_hash}")
+        self.key_hash = key_hash
+
+
 @dataclass(frozen=True)
 class OrderOutcome:
     """The HTTP answer plus what the request log records about how it was reached."""
@@ -107,7 +115,8 @@ class OrderService:
     """Create, read and list orders for authenticated users (the API's logic, callable in-process)."""
 
     def __init__(self, engine: Engine, redis_client: redis.Redis, claim_lease: timedelta = DEFAULT_CLAIM_LEASE,
-                 lock_lease_ms: int = DEFAULT_LOCK_LEASE_MS, clock: Clock = utc_now) -> None:
+                 lock_lease_ms: int = DEFAULT_LOCK_LEASE_MS, clock: Clock | None = None) -> None:
+        """`clock=None`: leases are judged on the database's clock (a lesson may pass a ManualClock)."""
         check_leases(claim_lease, lock_lease_ms)
         self.engine, self.redis, self.lock_lease_ms, self.clock = engine, redis_client, lock_lease_ms, clock
         self.store = IdempotencyStore(engine, lease=claim_lease, clock=clock)
@@ -115,12 +124,14 @@ class OrderService:
 
     # -- create ------------------------------------------------------------------------------
 
-    def create(self, user_id: int, key: str | None, body: bytes) -> OrderOutcome:
-        """POST /api/orders for `user_id`: the lock, then the claim-first store around the order upsert.
-        A SimulatedCrash (a failpoint armed by a lesson or the benchmark) propagates and releases nothing."""
-        if (bad := key_problem(key)) is not None:
-            return OrderOutcome(bad, LockState.NOT_NEEDED, None)
-        assert key is not None  # key_problem answers a missing key
+    def create(self, user_id: int, key_field: str | None, body: bytes, key_lines: int = 1) -> OrderOutcome:
+        """POST /api/orders for `user_id`, given the Idempotency-Key field as sent (`key_lines`: on how many
+        field lines): the lock, then the claim-first store around the order upsert. A SimulatedCrash (a
+        failpoint armed by a lesson or the benchmark) propagates and releases nothing."""
+        try:
+            key = parse_key(key_field, key_lines)
+        except KeyRejected as rejected:
+            return OrderOutcome(rejected.response, LockState.NOT_NEEDED, None)
         scope, key_hash = str(user_id), hash_for_logs(str(user_id), key)
         try:
             OrderIn.model_validate_json(body)
@@ -133,29 +144,18 @@ class OrderService:
         except redis.RedisError:  # Redis down or restarting: carry on, the claim below still guards
             lease, lock_state = None, LockState.UNAVAILABLE
         failpoints.point(LOCKED, lock_state.value)
-        if lock_state == LockState.BUSY:
-            retry_after = max(1, math.ceil(self._remaining_ms(lock) / 1000))
-            busy = problem(409, "Request in progress",
-                           f"an order with this Idempotency-Key is being created; retry in {retry_after} s",
-                           {"Retry-After": str(retry_after)})
-            return OrderOutcome(busy, lock_state, key_hash)
-        request = Request(scope, "POST", PATH, body, {"Idempotency-Key": key})
+        if lock_state == LockState.BUSY:  # Retry-After: what is left of the holder's claim, as the store says
+            return OrderOutcome(in_progress(self.store.lease_remaining_s(scope, key)), lock_state, key_hash)
+        request = Request(scope, "POST", PATH, body, {HEADER: key_field or ""})
         try:
-            response = self.store.handle(request, self.operation)
-        except SimulatedCrash:
-            raise  # a dead worker releases nothing: its lock and its claim run out on their own
+            response = self.store.handle_key(request, key, self.operation)
+        except SimulatedCrash as died:  # a dead worker releases nothing: its lock and its claim run out
+            raise WorkerCrashed(key_hash) from died
         except BaseException:
             self._release(lock, lease)
             raise
         self._release(lock, lease)
         return OrderOutcome(response, lock_state, key_hash)
-
-    @staticmethod
-    def _remaining_ms(lock: RedisLock) -> int:
-        try:
-            return lock.remaining_ms()
-        except redis.RedisError:
-            return 1000
 
     @staticmethod
     def _release(lock: RedisLock, lease: Any) -> None:
@@ -173,15 +173,27 @@ class OrderService:
         items = [item.model_dump() for item in order.items]
         values = {"user_id": int(scope), "idem_key": key, "status": "created", "currency": order.currency,
                   "total_cents": sum(i["quantity"] * i["unit_price_cents"] for i in items),
-                  "items": json.dumps(items, separators=(",", ":")), "created_at": self.clock()}
+                  "items": json.dumps(items, separators=(",", ":")),
+                  "request_fingerprint": fingerprint(request.method, request.path, request.body)}
         with self.engine.begin() as conn:
+            values["created_at"] = self.clock() if self.clock is not None else database_now(conn)
             conn.execute(insert_or_keep(orders, values, ["user_id", "idem_key"], self.engine.dialect.name))
         failpoints.point(ORDER_UPSERTED)
 
     @staticmethod
     def _answer_with_order(conn: Connection, request: Request, scope: str, key: str, _external: Any) -> Response:
-        """Phase 3's record step: the order as committed (the first holder's), as a 201."""
-        row = conn.execute(sa.select(orders).where(orders.c.user_id == int(scope), orders.c.idem_key == key)).one()
+        """Phase 3's record step: the order as committed (the first holder's), as a 201.
+
+        The order keeps the fingerprint of the request that created it, so a key reused with another
+        payload after its record expired is still refused (422) instead of answering with someone
+        else's order. A locking read: it sees the latest committed order whatever this transaction's
+        snapshot is (REPEATABLE READ).
+        """
+        row = conn.execute(sa.select(orders).where(orders.c.user_id == int(scope), orders.c.idem_key == key)
+                           .with_for_update(read=True)).one()
+        if row.request_fingerprint != fingerprint(request.method, request.path, request.body):
+            return KEY_REUSED.response("an order was already created with this key and a different request; use "
+                                       "a new key for a new order")
         return json_response(201, order_body(row), {"Location": f"{PATH}/{row.id}"})
 
     # -- read ----------------------------------------------------------------------------------

@@ -10,19 +10,19 @@ from __future__ import annotations
 from contextlib import AbstractContextManager, nullcontext
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Path, Query, Request
+from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from course_lib import failpoints
 from course_lib.api import problems
-from course_lib.api.deps import ServicesDep, can
+from course_lib.api.deps import Id, ServicesDep, can
 from course_lib.auth import Authenticated
-from course_lib.failpoints import SimulatedCrash
+from course_lib.idempotency.keys import HEADER, MAX_KEY_LENGTH
 from course_lib.messages import json_response
 from course_lib.orders import OrderIn, OrderOut
 from course_lib.orders.models import OrderPage
-from course_lib.orders.service import ORDER_UPSERTED
+from course_lib.orders.service import ORDER_UPSERTED, WorkerCrashed
 
 # Honoured only when ApiConfig.fault_injection is on (the benchmark's server): lets the client pick
 # which requests crash, so a run is reproducible. Never enabled by `course serve` without --faults.
@@ -32,7 +32,14 @@ CRASH_AFTER_ORDER_INSERT = "crash-after-order-insert"
 router = APIRouter(prefix="/api/orders", tags=["orders"])
 Creator = Annotated[Authenticated, Depends(can("orders:create"))]
 Reader = Annotated[Authenticated, Depends(can("orders:read"))]
-OrderId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+OrderId = Id
+# Documented here, parsed by the service (course_lib.idempotency.keys), which answers 400 for a bad key.
+KeyHeader = Annotated[str | None, Header(
+    alias=HEADER,
+    description=f"An RFC 8941 String, e.g. \"8e03978e-40d5-43e8-bc93-6894a57f9324\": 1 to {MAX_KEY_LENGTH} printable "
+                "ASCII characters between the quotes (the unquoted spelling of the same characters is the same key). "
+                "One per operation; send it again unchanged when you retry. Records are kept 24 hours.",
+    json_schema_extra={"x-key-max-length": MAX_KEY_LENGTH}, examples=['"8e03978e-40d5-43e8-bc93-6894a57f9324"'])]
 
 
 def _injected_fault(request: Request, svc: ServicesDep) -> AbstractContextManager[object]:
@@ -48,14 +55,16 @@ def _injected_fault(request: Request, svc: ServicesDep) -> AbstractContextManage
                         **problems.documented(400, 401, 403, 409, 413, 422, 502)},
              summary="Create an order, at most once per Idempotency-Key")
 async def create_order(request: Request, order: OrderIn, who: Creator, svc: ServicesDep,
-                       idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None) -> Response:
-    del order  # validated by FastAPI for the schema; the service fingerprints the raw bytes
+                       idempotency_key: KeyHeader = None) -> Response:
+    del order, idempotency_key  # both validated or parsed below from the raw request, byte for byte
     body = await request.body()  # already read by FastAPI: cached, no second read
+    lines = request.headers.getlist(HEADER)  # every field line: two of them are a 400, not a silent pick
+    field = ", ".join(lines) if lines else None
     try:
         with _injected_fault(request, svc):  # the thread-pool hop below carries this context
-            outcome = await run_in_threadpool(svc.orders.create, who.user_id, idempotency_key, body)
-    except SimulatedCrash:
-        request.state.log.update(lock="held by the crashed worker")
+            outcome = await run_in_threadpool(svc.orders.create, who.user_id, field, body, len(lines))
+    except WorkerCrashed as died:
+        request.state.log.update(idem_key_hash=died.key_hash, lock="held by the crashed worker")
         return problems.problem_response(502, "Worker crashed", "injected fault: the worker died after writing "
                                          "the order and before storing the response; retry with the same key")
     request.state.log.update(idem_key_hash=outcome.key_hash, lock=outcome.lock.value, replay=outcome.replayed)

@@ -7,6 +7,7 @@ that never sees one never starts the embedded S3 server.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Annotated
 
@@ -25,7 +26,8 @@ UploadId = Annotated[str, Path(min_length=1, max_length=255, pattern=r"^[A-Za-z0
 class UploadIn(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    filename: str = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9._-]+$")
+    # Letters, digits, '.', '_', '-', with at least one that is not a dot: "." and ".." are not names.
+    filename: str = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9._-]*[A-Za-z0-9_-][A-Za-z0-9._-]*$")
     size: int = Field(ge=1, le=5 * 1024**4)
     part_size: int | None = Field(default=None, ge=1, le=5 * 1024**3)
 
@@ -33,8 +35,9 @@ class UploadIn(BaseModel):
 class PartChecksums(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    content_md5: str = Field(min_length=1, max_length=64, description="base64 MD5 of the part's bytes")
-    crc32: str = Field(min_length=1, max_length=16, description="base64 big-endian CRC32 of the part's bytes")
+    # Checked to be what they claim (base64 of 16 and 4 bytes) before they are signed into a URL.
+    content_md5: str = Field(pattern=r"^[A-Za-z0-9+/]{22}==$", description="base64 MD5 of the part's bytes")
+    crc32: str = Field(pattern=r"^[A-Za-z0-9+/]{6}==$", description="base64 big-endian CRC32 of the part's bytes")
 
 
 class SignIn(BaseModel):
@@ -56,6 +59,7 @@ class CompleteIn(BaseModel):
     parts: list[PartRef] = Field(min_length=1, max_length=10_000)
 
 
+_PART_NUMBER = re.compile(r"[1-9][0-9]{0,4}")
 router = APIRouter(prefix="/api/uploads", tags=["uploads"], default_response_class=Response,
                    responses=problems.documented(400, 401, 403, 404, 409, 422))
 Uploader = Annotated[Authenticated, Depends(can("uploads:write"))]
@@ -73,10 +77,12 @@ def _answer(fn: Callable[[], object], status: int = 200) -> Response:
 
 
 def _part_numbers(body: SignIn) -> dict[int, tuple[str, str]]:
-    try:
-        return {int(n): (c.content_md5, c.crc32) for n, c in body.parts.items()}
-    except ValueError:
-        raise UploadProblem(422, "Wrong part number", "part numbers are integers 1..10000") from None
+    # ASCII digits only: int() also reads " 1 " and Arabic-Indic digits as 1.
+    wrong = [n for n in body.parts if not _PART_NUMBER.fullmatch(n)]
+    if wrong:
+        raise UploadProblem(422, "Wrong part number", f"part numbers are integers 1..10000 in ASCII digits, got "
+                            f"{wrong[:3]!r}")
+    return {int(n): (c.content_md5, c.crc32) for n, c in body.parts.items()}
 
 
 @router.post("", status_code=201, summary="Start a multipart upload")

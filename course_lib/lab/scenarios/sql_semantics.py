@@ -15,13 +15,48 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from course_lib.backends.columns import is_mysql
+from course_lib.backends.columns import ExactString, is_mysql
 from course_lib.backends.sql_backend import insert_ignore, upsert
 from course_lib.lab import race
 
 _meta = sa.MetaData()
 scratch = sa.Table("semantics_scratch", _meta, sa.Column("k", sa.Integer, primary_key=True),
                    sa.Column("v", sa.String(20), nullable=False))
+
+
+@dataclass(frozen=True)
+class Collation:
+    column: str
+    sent: list[str]
+    kept: list[str]  # the distinct keys the unique index let in
+
+
+# Three keys a client means as three operations: they differ by case, and by a trailing space.
+LOOK_ALIKE_KEYS = ["Invoice-A", "invoice-a", "invoice-a "]
+
+
+def collation_pitfall(engine: Engine) -> list[Collation]:
+    """Insert three look-alike keys under a unique index, once per column type, and see what survives.
+
+    MySQL/MariaDB only (SQLite compares strings byte for byte by default). A VARCHAR in the default
+    utf8mb4 collation folds case and ignores trailing spaces, so INSERT IGNORE drops two of the three:
+    in an idempotency table that is two distinct orders answered with the first one's.
+    """
+    meta = sa.MetaData()
+    columns = {"VARCHAR(255), default collation": sa.String(255), "VARBINARY (ExactString)": ExactString(255)}
+    tables = {label: sa.Table(f"collation_demo_{i}", meta, sa.Column("idem_key", column, primary_key=True))
+              for i, (label, column) in enumerate(columns.items())}
+    meta.drop_all(engine)
+    meta.create_all(engine)
+    out = []
+    for label, table in tables.items():
+        with engine.begin() as conn:
+            for key in LOOK_ALIKE_KEYS:
+                conn.execute(insert_ignore(table, {"idem_key": key}, engine.dialect.name))
+            kept = conn.execute(sa.select(table.c.idem_key).order_by(table.c.idem_key)).scalars().all()
+        out.append(Collation(label, LOOK_ALIKE_KEYS, [str(k) for k in kept]))
+    meta.drop_all(engine)
+    return out
 
 
 @dataclass(frozen=True)
