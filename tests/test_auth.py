@@ -5,12 +5,24 @@ Runs on both SQL backends: the embedded SQLite file and, when reachable, the rea
 
 from __future__ import annotations
 
+import zlib
 from datetime import timedelta
 
 import pytest
+import sqlalchemy as sa
 
 from course_lib.api.tables import reset_tables
-from course_lib.auth import AuthError, TokenService, check_credentials, hash_password, seed_users, verify_password
+from course_lib.auth import (
+    AuthError,
+    TokenService,
+    check_credentials,
+    create_user,
+    hash_password,
+    seed_users,
+    verify_password,
+)
+from course_lib.auth.passwords import ScryptCost, needs_rehash
+from course_lib.auth.schema import users
 from course_lib.auth.tokens import SECRET_LENGTH, parse_bearer, secret_hash
 from course_lib.clock import ManualClock
 
@@ -36,6 +48,8 @@ def test_token_has_sanctum_shape_and_only_its_hash_is_stored(engine, ada):
     token = TokenService(engine).create(ada.id, "web")
     token_id, _, secret = token.plain_text.partition("|")
     assert int(token_id) == token.id and len(secret) == SECRET_LENGTH and secret.isalnum()
+    entropy, checksum = secret[:40], secret[40:]
+    assert checksum == f"{zlib.crc32(entropy.encode()):08x}", "Sanctum 4: 40 characters, then their crc32b"
     row = TokenService(engine).stored_row(token.id)
     assert row["token_hash"] == secret_hash(secret)
     assert secret not in repr(row) and token.plain_text not in repr(token)
@@ -50,17 +64,29 @@ def test_authenticate_finds_the_user_and_records_last_use(engine, ada):
 
 
 @pytest.mark.parametrize("header", [None, "", "Basic abc", "Bearer", "Bearer nopipe", "Bearer x|" + "a" * 40,
-                                    "Bearer 1|short", "Bearer 1|" + "a" * 41])
+                                    "Bearer 1|short", "Bearer 1|" + "a" * 41,
+                                    "Bearer 1|" + "a" * 40,  # Sanctum 2's format: no checksum
+                                    "Bearer 1|" + "a" * 40 + "00000000"])  # a checksum that does not match
 def test_malformed_headers_are_401_with_a_hint(header):
     with pytest.raises(AuthError) as caught:
         parse_bearer(header)
     assert caught.value.status == 401 and "token" in caught.value.detail.lower()
 
 
+def test_a_prefix_is_part_of_the_secret_as_in_sanctum(engine, ada):
+    service = TokenService(engine, prefix="crs_")
+    token = service.create(ada.id, "web", ["orders:read"])
+    secret = token.plain_text.split("|", 1)[1]
+    assert secret.startswith("crs_") and len(secret) == 4 + 40 + 8
+    assert service.authenticate(f"Bearer {token.plain_text}").user_id == ada.id
+    with pytest.raises(AuthError, match="Malformed"):
+        service.authenticate(f"Bearer {token.id}|{secret.removeprefix('crs_')}")
+
+
 def test_wrong_secret_and_unknown_id_look_the_same(engine, ada):
     service = TokenService(engine)
     token = service.create(ada.id, "web")
-    wrong_secret = f"{token.id}|" + "x" * SECRET_LENGTH
+    wrong_secret = f"{token.id}|" + "x" * 40 + f"{zlib.crc32(b'x' * 40):08x}"  # well formed, not ours
     unknown_id = f"{token.id + 99}|" + token.plain_text.split("|")[1]
     errors = []
     for header in (wrong_secret, unknown_id):
@@ -112,3 +138,33 @@ def test_passwords_verify_and_login_hides_which_part_was_wrong(engine, ada):
             check_credentials(engine, email, password)
         details.add((caught.value.status, caught.value.detail))
     assert len(details) == 1 and details.pop()[0] == 401
+
+
+def test_passwords_hash_with_owasps_scrypt_minimum():
+    """OWASP Password Storage Cheat Sheet, scrypt: N=2^17, r=8, p=1 at least."""
+    stored = hash_password("correct horse")
+    assert stored.split("$")[1:4] == [str(2**17), "8", "1"] and verify_password("correct horse", stored)
+
+
+def test_raising_the_cost_still_hashes_and_verifies():
+    """hashlib.scrypt refuses to use more than `maxmem`; the cost says how much it needs."""
+    higher = ScryptCost(n=2**18)
+    stored = hash_password("correct horse", higher)
+    assert verify_password("correct horse", stored) and not verify_password("wrong", stored)
+
+
+def test_a_login_with_an_old_cost_rehashes_the_password(engine):
+    old = hash_password("analytical-engine-1843", ScryptCost(n=2**14))
+    user_id = create_user(engine, "old@example.com", "Old Hash", None, password_hash=old)
+    assert needs_rehash(old)
+    assert check_credentials(engine, "old@example.com", "analytical-engine-1843") == user_id
+    with engine.connect() as conn:
+        now_stored = conn.execute(sa.select(users.c.password_hash).where(users.c.id == user_id)).scalar_one()
+    assert now_stored != old and not needs_rehash(now_stored)
+    assert check_credentials(engine, "old@example.com", "analytical-engine-1843") == user_id
+
+
+def test_an_account_without_a_usable_password_never_logs_in(engine):
+    create_user(engine, "bench@example.com", "Bench", None)
+    with pytest.raises(AuthError):
+        check_credentials(engine, "bench@example.com", "")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
+from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -23,6 +25,7 @@ from course_lib.events import (
     OrderRepository,
     Projection,
 )
+from course_lib.events import store as store_module
 from course_lib.events.projections import EVENT_APPLIED, daily_revenue, order_summary
 from course_lib.events.repository import snapshots_table
 from course_lib.events.store import events_table
@@ -278,3 +281,59 @@ def test_a_projection_started_at_the_head_applies_only_new_events(store):
     assert projection.start_from_head() == projection.checkpoint() > 0
     store.append("new", 0, [OrderCreated("bob")])
     assert projection.catch_up() == 1 and seen == ["new"]
+
+
+# --- against the sources: EventStoreDB / eventsourcing semantics, and what a committed command means ----
+
+def test_an_expected_version_ahead_of_the_stream_is_refused(store):
+    """EventStoreDB's expected revision and eventsourcing's originator version must equal the current one:
+    appending "after v5" to a v1 stream would leave v2..v5 missing and a later save landing before it."""
+    store.append("o1", 0, [OrderCreated("alice")])
+    with pytest.raises(ConcurrencyError, match="is at version 1, not 5"):
+        store.append("o1", 5, [ItemAdded("book", 1, 100)])
+    store.append("o1", 1, [ItemAdded("book", 1, 100)])
+    assert [r.version for r in store.load("o1")] == [1, 2]
+
+
+def test_time_travel_cuts_at_a_version_even_when_writers_clocks_disagree(store, monkeypatch):
+    """v2 was written by a server 1.5 s ahead of the one that wrote v3: its timestamp is later than v3's.
+    As of a moment between the two, the stream is v1 alone, never v1 and v3 without v2."""
+    t0 = utc_now()
+    clocks = iter([t0, t0 + timedelta(seconds=2.5), t0 + timedelta(seconds=1)])
+    monkeypatch.setattr(store_module, "utc_now", lambda: next(clocks))
+    for version in range(3):
+        store.append("o2", version, [OrderCreated("a") if version == 0 else ItemAdded(f"s{version}", 1, 1)])
+    as_of = t0 + timedelta(seconds=1.5)
+    assert [r.version for r in store.load("o2", as_of=as_of)] == [1]
+    assert [r.version for r in store.load("o2", as_of=t0 + timedelta(seconds=3))] == [1, 2, 3]
+
+
+def test_an_older_snapshot_never_overwrites_a_newer_one(store):
+    repo = OrderRepository(store, snapshot_every=1)
+    repo.execute("o3", lambda o: o.create("alice"))
+    for i in range(4):
+        repo.execute("o3", lambda o, i=i: o.add_item(f"sku-{i}", 1, 100))
+    stale = Order.replay("o3", [OrderCreated("alice")])  # a slow writer's snapshot of version 1
+    repo.write_snapshot(stale)
+    with store.engine.connect() as conn:
+        assert conn.execute(sa.select(snapshots_table.c.version)).scalar_one() == 5
+
+
+@pytest.mark.services
+def test_a_command_whose_snapshot_cannot_be_written_still_succeeds_once(mariadb_engine):
+    """A report holds the snapshot row (SELECT ... FOR UPDATE). The command's events commit; its snapshot
+    write gives up after a second instead of 50 s; the command reports success, so its caller does not
+    retry it and add the line twice."""
+    store = EventStore(mariadb_engine)
+    store.reset()
+    repo = OrderRepository(store, snapshot_every=1)
+    repo.execute("o4", lambda o: o.create("alice"))
+    with mariadb_engine.connect() as report, report.begin():
+        report.execute(sa.select(snapshots_table).where(snapshots_table.c.stream_id == "o4").with_for_update())
+        started = time.perf_counter()
+        order = repo.execute("o4", lambda o: o.add_item("book", 1, 1500))
+        waited = time.perf_counter() - started
+    assert order.lines == {"book": (1, 1500)} and repo.snapshot_failures == 1 and waited < 5
+    assert repo.load("o4").lines == {"book": (1, 1500)}, "the event committed exactly once"
+    with mariadb_engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT @@SESSION.innodb_lock_wait_timeout").scalar_one() >= 1

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+from datetime import UTC, datetime
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from course_lib.retries.policies import (
+    MAX_RETRY_AFTER_S,
     Constant,
     DecorrelatedJitter,
     EqualJitter,
@@ -20,6 +22,7 @@ from course_lib.retries.policies import (
     RetryBudget,
     RetryPlan,
     UnsafeToRetry,
+    parse_retry_after,
     retry,
     retry_async,
     safe_to_retry,
@@ -91,16 +94,67 @@ def test_an_exhausted_budget_stops_retries():
     assert fn.calls == 3 and budget.tokens == 0  # two retries paid for, the third refused
 
 
-def test_success_refunds_the_budget_and_timeouts_cost_more():
-    budget = RetryBudget(capacity=20, retry_cost=5, timeout_cost=10, refund=1)
-    retry(Flaky(1, timeout=True), RetryPlan(Constant(0), budget=budget), sleep=lambda s: None)
-    assert budget.tokens == 20 - 10 + 1
+def test_the_budget_defaults_are_botocores():
+    """botocore 1.44.8, botocore/retries: RetryQuota.INITIAL_CAPACITY and RetryQuotaChecker's costs."""
+    from botocore.retries.quota import RetryQuota
+    from botocore.retries.standard import RetryQuotaChecker
+
+    ours = RetryBudget()
+    assert ours.capacity == RetryQuota.INITIAL_CAPACITY
+    assert ours.retry_cost == RetryQuotaChecker._RETRY_COST
+    assert ours.throttling_cost == RetryQuotaChecker._THROTTLING_RETRY_COST
+    assert ours.no_retry_refund == RetryQuotaChecker._NO_RETRY_INCREMENT
+
+
+def test_calls_that_fail_once_then_succeed_cost_the_budget_nothing():
+    """botocore gives back what the last retry spent when a retried call succeeds (not just 1):
+    300 calls that each fail once keep all 500 tokens, and none is given up."""
+    budget, gave_up = RetryBudget(), 0
+    for _ in range(300):
+        try:
+            retry(Flaky(1), RetryPlan(Constant(0), budget=budget), sleep=lambda s: None)
+        except RetriesExhausted:
+            gave_up += 1
+    assert (gave_up, budget.tokens) == (0, 500)
+
+
+def test_a_throttling_error_costs_less_and_a_first_try_success_refunds_one():
+    budget = RetryBudget(capacity=20)
+    budget.tokens = 10
+    retry(lambda: "ok", RetryPlan(Constant(0), budget=budget), sleep=lambda s: None)
+    assert budget.tokens == 11
+    assert budget.try_spend(throttled=True) == 5 and budget.tokens == 6
 
 
 def test_retry_after_is_honoured():
     slept: list[float] = []
     retry(Flaky(1, retry_after_s=2.5), RetryPlan(Constant(0.1)), sleep=slept.append)
     assert slept == [2.5]
+
+
+def test_a_huge_retry_after_is_capped_and_a_negative_one_ignored():
+    slept: list[float] = []
+    retry(Flaky(1, retry_after_s=86_400), RetryPlan(Constant(0.1)), sleep=slept.append)
+    retry(Flaky(1, retry_after_s=-5), RetryPlan(Constant(0.1)), sleep=slept.append)
+    assert slept == [MAX_RETRY_AFTER_S, 0.1]
+
+
+@pytest.mark.parametrize(("header", "seconds"), [
+    ("120", 120.0),  # delay-seconds (RFC 9110 section 10.2.3)
+    ("Wed, 02 Dec 2026 10:00:30 GMT", 30.0),  # an HTTP-date (IMF-fixdate)
+    ("Wednesday, 02-Dec-26 10:00:30 GMT", 30.0),  # the obsolete RFC 850 form
+    ("Wed, 02 Dec 2026 09:59:00 GMT", None),  # in the past: nothing to wait for
+    ("-5", None), ("soon", None), ("\u0661\u0662", None), ("", None), (None, None),
+])
+def test_retry_after_headers_are_parsed_per_rfc_9110(header, seconds):
+    now = datetime(2026, 12, 2, 10, 0, 0, tzinfo=UTC).timestamp()
+    assert parse_retry_after(header, now=now) == seconds
+
+
+def test_exponential_backoff_never_overflows():
+    policy = Exponential(0.1, 20.0)
+    assert policy.expo(1_024) == policy.expo(10**9) == 20.0
+    assert all(d <= 20.0 for d in itertools.islice(FullJitter(0.1, 20.0, seed=1).delays(), 2_000))
 
 
 def test_deadline_stops_before_an_attempt_that_would_pass_it():

@@ -1,4 +1,10 @@
-"""Sanctum-style personal access tokens: `{id}|{40 random characters}`, shown once, stored hashed.
+"""Sanctum-style personal access tokens: `{id}|{prefix}{40 random characters}{crc32b}`, shown once, stored hashed.
+
+The plain-text form is Laravel Sanctum 4's (`HasApiTokens::createToken`): an optional prefix
+(`sanctum.token_prefix`, empty by default; a distinctive one lets secret scanners spot leaked tokens),
+40 random letters and digits, and the CRC-32 of those 40 as 8 lowercase hex digits, so a mistyped token
+is refused without a database lookup. The row id goes before the pipe; sha256 of everything after it is
+what the database keeps.
 
     token = tokens.create(user_id, "web", ["orders:create"])   # token.plain_text: give it to the client
     who = tokens.authenticate("Bearer " + token.plain_text)      # -> Authenticated, or raises AuthError
@@ -22,6 +28,7 @@ import json
 import re
 import secrets
 import string
+import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -35,7 +42,10 @@ from course_lib.backends.sql_backend import inserted_id
 from course_lib.clock import utc_now
 
 ALPHABET = string.ascii_letters + string.digits
-SECRET_LENGTH = 40  # Sanctum's Str::random(40)
+ENTROPY_LENGTH = 40  # Sanctum's Str::random(40)
+CHECKSUM_LENGTH = 8  # hash('crc32b', $entropy): 8 lowercase hex digits
+SECRET_LENGTH = ENTROPY_LENGTH + CHECKSUM_LENGTH  # with the default, empty, prefix
+TOKEN_PREFIX = ""  # Sanctum's default token_prefix
 ABILITIES = ("orders:create", "orders:read", "uploads:write")
 # Abilities that change the server for everyone (the demo's latency and injected failures): only an
 # account whose role is "instructor" may hold them, and only by asking for them by name ("*" is not enough).
@@ -107,7 +117,25 @@ def _unauthenticated(title: str, detail: str) -> AuthError:
 _TOKEN_ID = re.compile(r"[0-9]{1,18}")
 
 
-def parse_bearer(header: str | None) -> tuple[int, str]:
+def new_secret(prefix: str = TOKEN_PREFIX) -> str:
+    """The part after the pipe: prefix, 40 random characters, and their CRC-32 in hex (Sanctum 4)."""
+    entropy = "".join(secrets.choice(ALPHABET) for _ in range(ENTROPY_LENGTH))
+    return f"{prefix}{entropy}{zlib.crc32(entropy.encode()):08x}"
+
+
+def well_formed_secret(secret: str, prefix: str = TOKEN_PREFIX) -> bool:
+    """True when `secret` has the shape of one we issued and its checksum matches (no database needed)."""
+    body = secret.removeprefix(prefix) if prefix else secret
+    if (prefix and not secret.startswith(prefix)) or not _SECRET_BODY.fullmatch(body):
+        return False
+    entropy, checksum = body[:ENTROPY_LENGTH], body[ENTROPY_LENGTH:]
+    return f"{zlib.crc32(entropy.encode()):08x}" == checksum
+
+
+_SECRET_BODY = re.compile(f"[A-Za-z0-9]{{{ENTROPY_LENGTH}}}[0-9a-f]{{{CHECKSUM_LENGTH}}}")
+
+
+def parse_bearer(header: str | None, prefix: str = TOKEN_PREFIX) -> tuple[int, str]:
     """(token id, secret) from an `Authorization: Bearer {id}|{secret}` header, or a 401 AuthError."""
     if not header:
         raise _unauthenticated("Missing token",
@@ -117,17 +145,17 @@ def parse_bearer(header: str | None) -> tuple[int, str]:
         raise _unauthenticated("Malformed Authorization header",
                                "use the Bearer scheme with your token: `Authorization: Bearer <id>|<secret>`")
     token_id, sep, secret = value.strip().partition("|")
-    if not sep or not _TOKEN_ID.fullmatch(token_id) or len(secret) != SECRET_LENGTH:
-        raise _unauthenticated("Malformed token", "a token looks like `12|` followed by 40 letters and digits, "
-                               "exactly as POST /api/tokens returned it")
+    if not sep or not _TOKEN_ID.fullmatch(token_id) or not well_formed_secret(secret, prefix):
+        raise _unauthenticated("Malformed token", f"a token looks like `12|{prefix}` followed by 40 letters and "
+                               "digits and 8 hex digits, exactly as POST /api/tokens returned it")
     return int(token_id), secret
 
 
 class TokenService:
     """Create, check and revoke tokens on a SQL engine."""
 
-    def __init__(self, engine: Engine, clock: Clock = utc_now) -> None:
-        self.engine, self.clock = engine, clock
+    def __init__(self, engine: Engine, clock: Clock = utc_now, prefix: str = TOKEN_PREFIX) -> None:
+        self.engine, self.clock, self.prefix = engine, clock, prefix
 
     def create(self, user_id: int, name: str, abilities: Iterable[str] = DEFAULT_ABILITIES,
                lifetime: timedelta | None = DEFAULT_LIFETIME) -> NewToken:
@@ -139,7 +167,7 @@ class TokenService:
         if set(abilities) & set(INSTRUCTOR_ABILITIES) and self._role(user_id) != INSTRUCTOR:
             raise AuthError(403, "Instructors only", f"{sorted(set(abilities) & set(INSTRUCTOR_ABILITIES))} "
                             "change the demo server for everyone; log in with an instructor account")
-        secret = "".join(secrets.choice(ALPHABET) for _ in range(SECRET_LENGTH))
+        secret = new_secret(self.prefix)
         now = self.clock()
         expires_at = now + lifetime if lifetime is not None else None
         with self.engine.begin() as conn:
@@ -155,7 +183,7 @@ class TokenService:
 
     def authenticate(self, authorization: str | None) -> Authenticated:
         """The caller behind an Authorization header, or AuthError(401)."""
-        token_id, secret = parse_bearer(authorization)
+        token_id, secret = parse_bearer(authorization, self.prefix)
         with self.engine.connect() as conn:
             row = conn.execute(
                 sa.select(tokens_table, users.c.email, users.c.name.label("user_name"))

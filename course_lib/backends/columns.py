@@ -7,6 +7,8 @@ stored responses, snapshots and event payloads over 64 KiB).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import sqlalchemy as sa
@@ -63,12 +65,25 @@ def is_mysql(where: Engine | Connection | str) -> bool:
     return name in MYSQL_DIALECTS
 
 
+@contextmanager
+def session_setting(conn: Connection, name: str, value: int) -> Iterator[None]:
+    """On MySQL/MariaDB, set the session variable `name` for this block only, then put the old value back:
+    a pooled connection must not carry one block's setting into its next user's transactions."""
+    if not is_mysql(conn) or not name.isidentifier():
+        yield
+        return
+    previous = conn.exec_driver_sql(f"SELECT @@SESSION.{name}").scalar_one()
+    conn.exec_driver_sql(f"SET SESSION {name} = {int(value)}")
+    try:
+        yield
+    finally:
+        conn.exec_driver_sql(f"SET SESSION {name} = {int(previous)}")
+
+
 def recreate(engine: Engine, *metadatas: sa.MetaData) -> None:
     """Drop every table of `metadatas` (in reverse order, for foreign keys) and create them again, in one
     transaction whose DDL gives up after DDL_LOCK_WAIT_S instead of queueing behind a forgotten one."""
-    with engine.begin() as conn:
-        if is_mysql(engine):
-            conn.exec_driver_sql(f"SET SESSION lock_wait_timeout = {DDL_LOCK_WAIT_S}")
+    with engine.begin() as conn, session_setting(conn, "lock_wait_timeout", DDL_LOCK_WAIT_S):
         for tables in reversed(metadatas):
             tables.drop_all(conn)
         for tables in metadatas:

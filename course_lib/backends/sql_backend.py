@@ -8,6 +8,7 @@ statements that differ (upserts, INSERT IGNORE, EXPLAIN) are built here.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -18,7 +19,7 @@ from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 
 from course_lib.backends import settings
-from course_lib.backends.columns import is_mysql
+from course_lib.backends.columns import is_mysql, session_setting
 from course_lib.backends.errors import BackendUnavailable
 
 # A connect timeout long enough for a busy laptop, short enough that a wrong host fails fast.
@@ -248,6 +249,31 @@ def upsert(table: sa.Table, values: Mapping[str, Any], update: Sequence[str], co
         lite = sqlite.insert(table).values(**values)
         return lite.on_conflict_do_update(index_elements=list(conflict), set_={c: lite.excluded[c] for c in update})
     raise NotImplementedError(f"upsert for dialect {dialect!r}")
+
+
+def upsert_if_newer(table: sa.Table, values: Mapping[str, Any], update: Sequence[str], key: str, version: str,
+                    dialect: str) -> Any:
+    """INSERT, or UPDATE the existing row only if `values` carries a higher `version`: an older write that
+    arrives late (a slow writer) never overwrites a newer one."""
+    if is_mysql(dialect):
+        mine = mysql.insert(table).values(**values)
+        newer = mine.inserted[version] > table.c[version]
+        # MySQL applies the assignments left to right, so `version` goes last, after the others compared
+        # it; a list of pairs keeps that order (a dict would follow the table's column order).
+        changes = [(c, sa.case((newer, mine.inserted[c]), else_=table.c[c])) for c in update]
+        changes.append((version, sa.case((newer, mine.inserted[version]), else_=table.c[version])))
+        return mine.on_duplicate_key_update(changes)
+    if dialect == "sqlite":
+        lite = sqlite.insert(table).values(**values)
+        return lite.on_conflict_do_update(index_elements=[key], set_={c: lite.excluded[c] for c in [*update, version]},
+                                          where=lite.excluded[version] > table.c[version])
+    raise NotImplementedError(f"upsert_if_newer for dialect {dialect!r}")
+
+
+def short_lock_wait(conn: Connection, seconds: int) -> AbstractContextManager[None]:
+    """On MySQL/MariaDB, wait at most `seconds` for row locks inside this block, then restore the session's
+    setting (a pooled connection must not carry one block's timeout into the next user's transaction)."""
+    return session_setting(conn, "innodb_lock_wait_timeout", seconds)
 
 
 def insert_ignore(table: sa.Table, values: Mapping[str, Any], dialect: str):

@@ -42,9 +42,14 @@ events_table = sa.Table(
 class ConcurrencyError(Exception):
     """Another writer appended to the stream first; reload it and decide again."""
 
-    def __init__(self, stream_id: str, expected_version: int) -> None:
-        super().__init__(f"stream {stream_id!r} moved past version {expected_version} while you decided; "
-                         "reload it and retry the command")
+    def __init__(self, stream_id: str, expected_version: int, current_version: int | None = None) -> None:
+        if current_version is not None and current_version < expected_version:
+            message = (f"stream {stream_id!r} is at version {current_version}, not {expected_version}: append "
+                       "after the version you loaded, never ahead of it")
+        else:
+            message = (f"stream {stream_id!r} moved past version {expected_version} while you decided; "
+                       "reload it and retry the command")
+        super().__init__(message)
         self.stream_id, self.expected_version = stream_id, expected_version
 
 
@@ -77,7 +82,13 @@ class EventStore:
 
     def append(self, stream_id: str, expected_version: int, new_events: Sequence[Event],
                meta: dict[str, Any] | None = None) -> int:
-        """Append after `expected_version`, all or nothing; return the stream's new version."""
+        """Append after `expected_version`, all or nothing; return the stream's new version.
+
+        The stream's current version must *equal* `expected_version` (as in EventStoreDB and the
+        eventsourcing library): behind it, another writer got there first (the unique index also says
+        so); ahead of it, the caller decided on a state that never existed, and its events would leave
+        a hole in the versions that a later append fills out of order.
+        """
         now = utc_now().strftime("%Y-%m-%d %H:%M:%S.%f")  # the text both SQLite and MySQL DATETIME(6) store
         meta_json = json.dumps(meta or {}, sort_keys=True)
         rows = [(stream_id, expected_version + i, e.type_name, e.schema_version,
@@ -85,6 +96,9 @@ class EventStore:
                 for i, e in enumerate(new_events, start=1)]
         try:
             with self.engine.begin() as conn:
+                current = fetch(conn, VERSION_SQL, (stream_id,))[0][0] or 0
+                if current != expected_version:
+                    raise ConcurrencyError(stream_id, expected_version, current)
                 conn.exec_driver_sql(driver_sql(conn, APPEND_SQL), rows)
         except IntegrityError:
             raise ConcurrencyError(stream_id, expected_version) from None
@@ -106,7 +120,12 @@ class EventStore:
         if to_version is not None:
             query = query.where(t.c.version <= to_version)
         if as_of is not None:
-            query = query.where(t.c.recorded_at <= as_of)
+            # Cut at a version, not at each event's own timestamp: writers' clocks differ, so v3 can carry
+            # an earlier time than v2. The stream as of `as_of` ends before its first event recorded later.
+            first_later = conn.execute(sa.select(sa.func.min(t.c.version)).where(
+                t.c.stream_id == stream_id, t.c.recorded_at > as_of)).scalar()
+            if first_later is not None:
+                query = query.where(t.c.version < first_later)
         return [recorded_event(row) for row in conn.execute(query)]
 
 
@@ -114,6 +133,7 @@ class EventStore:
 # building and cache lookup, which cost more than the query itself on SQLite (docs/benchmarks.md).
 APPEND_SQL = ("INSERT INTO events (stream_id, version, type, schema_version, data, metadata, recorded_at) "
               "VALUES (?, ?, ?, ?, ?, ?, ?)")
+VERSION_SQL = "SELECT MAX(version) FROM events WHERE stream_id = ?"
 TAIL_SQL = ("SELECT position, stream_id, version, type, schema_version, data, metadata, recorded_at "
             "FROM events WHERE stream_id = ? AND version > ? ORDER BY version")
 

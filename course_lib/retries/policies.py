@@ -18,6 +18,8 @@ request that carries an Idempotency-Key (notebook 01). `retry()` refuses anythin
 from __future__ import annotations
 
 import asyncio
+import datetime
+import email.utils
 import itertools
 import random
 import threading
@@ -29,6 +31,32 @@ from typing import TypeVar
 T = TypeVar("T")
 
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
+# 2**64 times any sensible base is past any sensible cap; beyond it the ceiling is the cap anyway.
+MAX_DOUBLINGS = 64
+# The longest a server's Retry-After may make us wait: botocore caps every backoff at 20 s
+# (botocore.retries.standard, MAX_BACKOFF in 1.44), and a day-long hint is a broken server, not advice.
+MAX_RETRY_AFTER_S = 20.0
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header (RFC 9110 section 10.2.3), or None if it says nothing usable.
+
+    Either delay-seconds (ASCII digits) or an HTTP-date; a negative number, a date in the past, or
+    anything else is ignored rather than obeyed.
+    """
+    if value is None:
+        return None
+    value = value.strip()
+    if value.isascii() and value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:  # obs-date forms without a zone are GMT by definition
+        when = when.replace(tzinfo=datetime.UTC)
+    seconds = when.timestamp() - (time.time() if now is None else now)
+    return seconds if seconds > 0 else None
 
 
 @dataclass(frozen=True)
@@ -46,7 +74,8 @@ class Exponential:
     cap_s: float
 
     def expo(self, attempt: int) -> float:
-        return min(self.cap_s, self.base_s * 2**attempt)
+        # Clamped before the power: base * 2**1024 overflows a float, and the cap is reached far earlier.
+        return min(self.cap_s, self.base_s * 2 ** min(attempt, MAX_DOUBLINGS))
 
     def delays(self) -> Iterator[float]:
         return (self.expo(attempt) for attempt in itertools.count(1))
@@ -95,37 +124,45 @@ Policy = Constant | Exponential | FullJitter | EqualJitter | DecorrelatedJitter
 
 
 class RetryBudget:
-    """A token bucket shared by all calls to one dependency, like botocore's standard-mode quota.
+    """A token bucket shared by all calls to one dependency: botocore's standard-mode retry quota.
 
-    Each retry spends tokens; each success refunds one. When a dependency is down, the budget runs
-    out after a bounded number of retries and callers fail fast instead of multiplying the load.
-    Defaults are botocore's: 500 tokens, 5 per retry, 10 per retry after a timeout, 1 back per success.
+    The rules and numbers are botocore 1.44's (`botocore.retries.quota.RetryQuota` and
+    `standard.RetryQuotaChecker`): 500 tokens; a retry spends 14, or 5 after a throttling error; a call
+    that succeeds at the first try gives 1 back; a call that succeeds after retrying gives back what its
+    last retry spent. So calls that fail once and then succeed cost nothing in the long run, and only a
+    dependency that keeps failing drains the budget: then callers fail fast instead of multiplying the load.
     """
 
-    def __init__(self, capacity: int = 500, retry_cost: int = 5, timeout_cost: int = 10, refund: int = 1) -> None:
-        self.capacity, self.retry_cost, self.timeout_cost, self.refund = capacity, retry_cost, timeout_cost, refund
+    def __init__(self, capacity: int = 500, retry_cost: int = 14, throttling_cost: int = 5,
+                 no_retry_refund: int = 1) -> None:
+        self.capacity, self.retry_cost, self.throttling_cost = capacity, retry_cost, throttling_cost
+        self.no_retry_refund = no_retry_refund
         self.tokens = capacity
         self._lock = threading.Lock()
 
-    def try_spend(self, timeout: bool = False) -> bool:
-        cost = self.timeout_cost if timeout else self.retry_cost
+    def try_spend(self, throttled: bool = False) -> int | None:
+        """Spend the cost of one retry; the amount spent, or None when the budget cannot pay it."""
+        cost = self.throttling_cost if throttled else self.retry_cost
         with self._lock:
             if self.tokens < cost:
-                return False
+                return None
             self.tokens -= cost
-            return True
+            return cost
 
-    def on_success(self) -> None:
+    def on_success(self, last_spent: int | None) -> None:
+        """A call succeeded: refund its last retry's cost, or `no_retry_refund` if it never retried."""
+        amount = self.no_retry_refund if last_spent is None else last_spent
         with self._lock:
-            self.tokens = min(self.capacity, self.tokens + self.refund)
+            self.tokens = min(self.capacity, self.tokens + amount)
 
 
 class Retryable(Exception):
     """A failure worth retrying (a 503, a connection reset); `retry_after_s` from a Retry-After header."""
 
-    def __init__(self, message: str = "", retry_after_s: float | None = None, timeout: bool = False) -> None:
+    def __init__(self, message: str = "", retry_after_s: float | None = None, timeout: bool = False,
+                 throttled: bool = False) -> None:
         super().__init__(message)
-        self.retry_after_s, self.timeout = retry_after_s, timeout
+        self.retry_after_s, self.timeout, self.throttled = retry_after_s, timeout, throttled
 
 
 class RetriesExhausted(Exception):
@@ -155,6 +192,7 @@ class RetryPlan:
     attempts: int = 5
     deadline_s: float | None = None
     budget: RetryBudget | None = None
+    max_retry_after_s: float = MAX_RETRY_AFTER_S
     method: str = "GET"
     headers: Mapping[str, str] = field(default_factory=dict)
 
@@ -177,6 +215,7 @@ class _Attempts:
     clock: Callable[[], float]
     started: float
     count: int = 0
+    last_spent: int | None = None  # what the last retry took from the budget
 
     def failed(self, error: Retryable) -> float:
         """The pause before the next attempt, or raise RetriesExhausted."""
@@ -185,17 +224,20 @@ class _Attempts:
         if self.count >= plan.attempts:
             raise RetriesExhausted("max attempts reached", self.count, error)
         delay = next(self.delays)
-        if error.retry_after_s is not None:  # the server said when; sooner would only be refused again
-            delay = max(delay, error.retry_after_s)
+        hint = error.retry_after_s
+        if hint is not None and hint > 0:  # the server said when; sooner would only be refused again
+            delay = max(delay, min(hint, plan.max_retry_after_s))
         if plan.deadline_s is not None and self.clock() + delay - self.started > plan.deadline_s:
             raise RetriesExhausted("the next attempt would pass the deadline", self.count, error)
-        if plan.budget is not None and not plan.budget.try_spend(timeout=error.timeout):
-            raise RetriesExhausted("retry budget exhausted", self.count, error)
+        if plan.budget is not None:
+            self.last_spent = plan.budget.try_spend(throttled=error.throttled)
+            if self.last_spent is None:
+                raise RetriesExhausted("retry budget exhausted", self.count, error)
         return delay
 
     def succeeded(self) -> None:
         if self.plan.budget is not None:
-            self.plan.budget.on_success()
+            self.plan.budget.on_success(self.last_spent)
 
 
 def retry(fn: Callable[[], T], plan: RetryPlan, sleep: Callable[[float], None] = time.sleep,

@@ -102,8 +102,8 @@ def _simulate(strategy: int, clients: int, runs: int, base: float, cap: float, m
                 due[c] = np.inf
                 pending -= 1
                 end = max(end, at + _net(mean, sd))
-                if budget > 0:
-                    tokens = min(budget, tokens + 1)  # a success refunds one token
+                if budget > 0:  # botocore's refund: 1 for a first-try success, else the last retry's cost
+                    tokens = min(budget, tokens + (1 if attempt[c] == 0 else retry_cost))
                 continue
             if budget > 0:  # a shared retry budget: no tokens, no retry; the client gives up
                 if tokens < retry_cost:
@@ -124,14 +124,15 @@ def _simulate(strategy: int, clients: int, runs: int, base: float, cap: float, m
 
 def simulate(strategy: str, clients: int, runs: int = 100, base_ms: float = 5.0, cap_ms: float = 2000.0,
              net_mean_ms: float = 10.0, net_sd_ms: float = 2.0, seed: int = 0, service_ms: float = 0.0,
-             budget: int = 0, retry_cost: int = 5) -> SimResult:
+             budget: int = 0, retry_cost: int = 14) -> SimResult:
     """Simulate `runs` independent runs of `clients` OCC writers under one backoff strategy.
 
     Extensions the original lacks (off by default, so the defaults are the original model):
     service_ms > 0 gives the server finite capacity (each read or write occupies it that long, in
     arrival order), so retrying without backoff queues instead of winning; budget > 0 gives the
-    clients a shared retry budget of that many tokens (botocore's standard mode: 5 per retry,
-    1 back per success); a client refused a retry gives up.
+    clients a shared retry budget of that many tokens with botocore 1.44's standard-mode rules (14 per
+    retry; a success gives back 1, or its last retry's cost if it retried); a client refused a retry
+    gives up.
     """
     if strategy not in _CODES:
         raise ValueError(f"strategy must be one of {STRATEGIES}, not {strategy!r}")

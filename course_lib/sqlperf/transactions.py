@@ -17,6 +17,8 @@ from typing import Any
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 
+from course_lib.backends.sql_backend import short_lock_wait
+
 # The waiter gives up after this: long enough to see it wait, short enough for a lesson cell.
 LOCK_WAIT_TIMEOUT_S = 1
 MYSQL_LOCK_WAIT_TIMEOUT = 1205
@@ -61,8 +63,8 @@ def contend(engine: Engine, order_id: int, slow_call_s: float, inside_transactio
         time.sleep(0.1)
         start = time.perf_counter()
         try:
-            with engine.connect() as conn, conn.begin():
-                conn.exec_driver_sql(f"SET SESSION innodb_lock_wait_timeout = {LOCK_WAIT_TIMEOUT_S}")
+            # The short wait holds for this block only: a pooled connection must not carry it to its next user.
+            with engine.connect() as conn, conn.begin(), short_lock_wait(conn, LOCK_WAIT_TIMEOUT_S):
                 conn.exec_driver_sql(f"UPDATE shop_orders SET status = 'shipped' WHERE id = {order_id}")
             outcome["error"] = None
         except OperationalError as exc:

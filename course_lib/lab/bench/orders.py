@@ -267,7 +267,7 @@ def main(requests: int = 10_000, clients: int = 64, retry_share: float = 0.3, cr
     sends = workload(requests, retry_share, crash_share, seed=7)
     reset_tables(engine)
     seed_users(engine)
-    user_ids = [create_user(engine, f"bench-{i}@example.com", f"Bench {i}", uuid.uuid4().hex) for i in range(USERS)]
+    user_ids = [create_user(engine, f"bench-{i}@example.com", f"Bench {i}", None) for i in range(USERS)]
     tokens = [TokenService(engine).create(uid, "bench").plain_text for uid in user_ids]
     build = settings.current().build_dir / "bench"
     build.mkdir(parents=True, exist_ok=True)
