@@ -12,6 +12,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
 
+import httpx
 import pytest
 
 from course_lib import api, backends, failpoints, logs
@@ -77,7 +78,7 @@ def test_plan_keeps_within_s3_limits(size, part_size, count):
 
 
 @pytest.mark.parametrize(("size", "part_size", "match"), [
-    (0, None, "positive"), (6 * TiB, None, "5 TiB"), (20 * MiB, 1 * MiB, "5 MiB minimum"),
+    (0, None, "positive"), (49 * TiB, None, "48.8 TiB"), (20 * MiB, 1 * MiB, "5 MiB minimum"),
     (100 * GiB, 5 * MiB, "10,000"), (10 * GiB, 6 * GiB, "5 GiB maximum"),
 ])
 def test_plan_refuses_what_s3_would_with_a_fix_in_the_message(size, part_size, match):
@@ -297,3 +298,51 @@ def test_another_users_upload_is_not_found(world, uploader):
     with pytest.raises(UploadFailed, match="404"):
         grace.abort(created["upload_id"])
     grace.close()
+
+
+# --- against AWS's documentation --------------------------------------------------------------------
+
+def test_starting_the_service_keeps_the_buckets_other_lifecycle_rules(world):
+    """PutBucketLifecycleConfiguration replaces every rule: the service merges its own into the others."""
+    _server, service, _token, _ = world
+    theirs = {"ID": "expire-logs", "Status": "Enabled", "Filter": {"Prefix": "logs/"}, "Expiration": {"Days": 30}}
+    service.s3.put_bucket_lifecycle_configuration(Bucket=service.bucket, LifecycleConfiguration={"Rules": [theirs]})
+    again = UploadService(service.engine, service.s3, bucket=service.bucket)
+    rules = {r["ID"] for r in again.s3.get_bucket_lifecycle_configuration(Bucket=service.bucket)["Rules"]}
+    assert rules == {"expire-logs", "abort-incomplete-multipart-uploads"}
+
+
+@pytest.mark.parametrize("seconds", [0, 7 * 24 * 3600 + 1, 10_000_000])
+def test_presigned_urls_live_at_most_sigv4s_seven_days(world, seconds):
+    _server, service, _token, _ = world
+    with pytest.raises(ValueError, match="7 days"):
+        UploadService(service.engine, service.s3, bucket=service.bucket, url_expiry_s=seconds)
+
+
+def test_aborting_an_upload_the_lifecycle_rule_already_removed_succeeds_and_stays_aborted(world, uploader):
+    _server, service, _token, _ = world
+    created = uploader.start("gone.bin", 6 * MiB, 5 * MiB)
+    # the lifecycle rule aborts it behind our back
+    service.s3.abort_multipart_upload(Bucket=service.bucket, Key=created["key"], UploadId=created["upload_id"])
+    uploader.abort(created["upload_id"])
+    assert uploader.api.get(f"/api/uploads/{created['upload_id']}").json()["status"] == "aborted"
+
+
+def test_a_403_on_a_part_url_signs_it_again_instead_of_failing_the_upload(uploader):
+    refused = {"count": 0}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.method == "PUT" and refused["count"] == 0:
+            refused["count"] += 1
+            return httpx.Response(403, text="<Error><Code>AccessDenied</Code><Message>Request has expired</Message>")
+        return passthrough.handle_request(request)
+
+    passthrough = httpx.HTTPTransport()
+    flaky = Uploader(str(uploader.api.base_url), uploader.api.headers["authorization"].split(" ", 1)[1],
+                     transport=httpx.MockTransport(handler), progress=False, concurrency=1)
+    try:
+        data = blob(6 * MiB, seed=9)
+        result = flaky.upload(data, "resigned.bin", part_size=5 * MiB)
+    finally:
+        flaky.close()
+    assert refused["count"] == 1 and result.etag == result.expected_etag and result.sign_calls >= 2

@@ -1,8 +1,9 @@
 """Planning a multipart upload within S3's limits: part size, part count, byte ranges.
 
 S3's rules (the same for MinIO and, mostly, for moto): every part but the last is at least 5 MiB,
-at most 5 GiB; at most 10,000 parts; an object is at most 5 TiB. So the part size is a choice only
-for small files: a 100 GB file needs parts of at least 10 MiB to fit in 10,000.
+at most 5 GiB; at most 10,000 parts; so an object is at most 10,000 x 5 GiB = 48.8 TiB (AWS's documented
+maximum since it raised it from 5 TiB). The part size is a choice only for small files: a 100 GB file
+needs parts of at least 10 MiB to fit in 10,000.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ TiB = 1024 * GiB
 MIN_PART = 5 * MiB
 MAX_PART = 5 * GiB
 MAX_PARTS = 10_000
-MAX_OBJECT = 5 * TiB
+MAX_OBJECT = MAX_PARTS * MAX_PART  # 48.8 TiB
 # 8 MiB: boto3's TransferManager default too; big enough that per-request overhead is small, small
 # enough that a retried part costs little and a laptop can keep several in flight.
 DEFAULT_PART = 8 * MiB
@@ -53,7 +54,8 @@ def plan(size: int, part_size: int | None = None) -> PartPlan:
     if size <= 0:
         raise PlanError(f"size must be positive, got {size}")
     if size > MAX_OBJECT:
-        raise PlanError(f"{size / TiB:.2f} TiB is over S3's 5 TiB object limit; split the data into several objects")
+        raise PlanError(f"{size / TiB:.2f} TiB is over S3's {MAX_OBJECT / TiB:.1f} TiB object limit (10,000 parts of "
+                        "5 GiB); split the data into several objects")
     smallest = max(MIN_PART, math.ceil(math.ceil(size / MAX_PARTS) / MiB) * MiB)
     if part_size is None:
         return PartPlan(size, max(DEFAULT_PART, smallest))

@@ -28,6 +28,9 @@ from course_lib.s3.schema import uploads
 
 # 15 minutes: long enough for a part on a slow connection, short enough that a leaked URL soon dies.
 DEFAULT_URL_EXPIRY_S = 900
+# SigV4 presigned URLs live at most 7 days (X-Amz-Expires <= 604800); S3 refuses anything longer.
+SIGV4_MAX_EXPIRY_S = 7 * 24 * 3600
+LIFECYCLE_RULE_ID = "abort-incomplete-multipart-uploads"
 # Incomplete uploads keep their parts (and their storage bill) until aborted: this rule aborts them.
 ABORT_INCOMPLETE_AFTER_DAYS = 1
 MAX_PARTS_PER_SIGN = 1000
@@ -46,13 +49,16 @@ class UploadService:
 
     def __init__(self, engine: Engine, s3_client: Any, bucket: str = "course-uploads",
                  url_expiry_s: int = DEFAULT_URL_EXPIRY_S) -> None:
+        if not 1 <= url_expiry_s <= SIGV4_MAX_EXPIRY_S:
+            raise ValueError(f"url_expiry_s must be 1..{SIGV4_MAX_EXPIRY_S} (SigV4's 7 days), got {url_expiry_s}")
         self.engine, self.s3, self.bucket, self.url_expiry_s = engine, s3_client, bucket, url_expiry_s
         self._ensure_bucket()
 
     @classmethod
     def on(cls, engine: Engine, backend: Any, **options: Any) -> UploadService:
-        """A service on an S3Backend. Its client signs with SigV4: only SigV4 presigned URLs carry
-        Content-MD5 among the signed headers (SigV2 puts it in the query string, unchecked)."""
+        """A service on an S3Backend. Its client signs with SigV4, the only signature AWS accepts in regions
+        opened since 2014 and for new buckets; its presigned URLs list the headers they bind (Content-MD5,
+        x-amz-checksum-crc32), and expire within 7 days."""
         return cls(engine, backend.new_client(signature_version="s3v4"), **options)
 
     def _ensure_bucket(self) -> None:
@@ -60,13 +66,24 @@ class UploadService:
             self.s3.head_bucket(Bucket=self.bucket)
         except ClientError:
             self.s3.create_bucket(Bucket=self.bucket)
+        ours = {"ID": LIFECYCLE_RULE_ID, "Status": "Enabled", "Filter": {"Prefix": ""},
+                "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": ABORT_INCOMPLETE_AFTER_DAYS}}
         try:
-            self.s3.put_bucket_lifecycle_configuration(Bucket=self.bucket, LifecycleConfiguration={"Rules": [{
-                "ID": "abort-incomplete-multipart-uploads", "Status": "Enabled", "Filter": {"Prefix": ""},
-                "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": ABORT_INCOMPLETE_AFTER_DAYS}}]})
+            # PutBucketLifecycleConfiguration *replaces* the bucket's rules: keep everyone else's.
+            others = [r for r in self._lifecycle_rules() if r.get("ID") != LIFECYCLE_RULE_ID]
+            self.s3.put_bucket_lifecycle_configuration(Bucket=self.bucket,
+                                                       LifecycleConfiguration={"Rules": [*others, ours]})
             self.lifecycle_rule = True
         except ClientError:  # a server without lifecycle support: say so, do not fail
             self.lifecycle_rule = False
+
+    def _lifecycle_rules(self) -> list[dict[str, Any]]:
+        try:
+            return list(self.s3.get_bucket_lifecycle_configuration(Bucket=self.bucket).get("Rules", []))
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "NoSuchLifecycleConfiguration":
+                return []
+            raise
 
     # -- records ---------------------------------------------------------------------------------
 
@@ -174,7 +191,11 @@ class UploadService:
 
     def abort(self, user_id: int, upload_id: str) -> None:
         row = self._open(user_id, upload_id)
-        self.s3.abort_multipart_upload(Bucket=self.bucket, Key=row.object_key, UploadId=upload_id)
+        try:
+            self.s3.abort_multipart_upload(Bucket=self.bucket, Key=row.object_key, UploadId=upload_id)
+        except ClientError as exc:  # the lifecycle rule (or another abort) got there first: it is gone all the same
+            if exc.response.get("Error", {}).get("Code") != "NoSuchUpload":
+                raise
         with self.engine.begin() as conn:
             conn.execute(sa.update(uploads).where(uploads.c.id == row.id).values(status="aborted"))
 

@@ -169,14 +169,15 @@ class Uploader:
         """PUT one part until the server holds exactly these bytes (ETag == local MD5 `digest`).
         `url` gives a presigned URL (one signed ahead); by default each part asks the API for its own.
         A retry reuses the URL until it expires."""
-        attempts, started, signed = 0, time.perf_counter() - t0, None
-        new_url = url or (lambda: self.sign(upload_id, part.number, data, digest))
+        attempts, started, signed, refused_403 = 0, time.perf_counter() - t0, None, False
+        own_url = lambda: self.sign(upload_id, part.number, data, digest)  # noqa: E731
+        new_url = url or own_url
 
         def attempt() -> str:
-            nonlocal attempts, signed
+            nonlocal attempts, signed, refused_403
             attempts += 1
             if signed is None or url_expired(signed["url"]):
-                signed = new_url()
+                signed = own_url() if refused_403 else new_url()  # after a 403, never the same URL again
             if url_expired(signed["url"]):  # clock skew or a very slow queue: ask again rather than send
                 signed = None
                 raise Retryable(f"part {part.number}: the signed URL had expired before it was used")
@@ -184,6 +185,9 @@ class Uploader:
                 response = self.http.put(signed["url"], content=data, headers=signed["headers"])
             except httpx.TransportError as exc:
                 raise Retryable(f"part {part.number}: {type(exc).__name__}", timeout=True) from None
+            if response.status_code == 403:  # the URL was refused (expired on a slow link, or revoked): sign anew
+                signed, refused_403 = None, True
+                raise Retryable(f"part {part.number}: 403 on its signed URL; signing it again")
             self._check_put(response, upload_id, part, refused)
             etag = response.headers.get("etag", "")
             if etag != part_etag(digest):  # the server stored other bytes than the ones hashed

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from course_lib.api import problems
 from course_lib.api.deps import ServicesDep, can
 from course_lib.auth import Authenticated
+from course_lib.s3.plan import MAX_OBJECT
 from course_lib.s3.service import UploadProblem
 
 UploadId = Annotated[str, Path(min_length=1, max_length=255, pattern=r"^[A-Za-z0-9._~-]+$")]
@@ -28,7 +29,7 @@ class UploadIn(BaseModel):
 
     # Letters, digits, '.', '_', '-', with at least one that is not a dot: "." and ".." are not names.
     filename: str = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9._-]*[A-Za-z0-9_-][A-Za-z0-9._-]*$")
-    size: int = Field(ge=1, le=5 * 1024**4)
+    size: int = Field(ge=1, le=MAX_OBJECT)
     part_size: int | None = Field(default=None, ge=1, le=5 * 1024**3)
 
 

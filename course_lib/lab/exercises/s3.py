@@ -10,7 +10,8 @@ from course_lib.s3.plan import MAX_PART, MAX_PARTS, MIN_PART, GiB, MiB, TiB
 
 PartSize = Callable[[int], int]
 
-SIZES = [1, 4 * MiB, 5 * MiB + 1, 64 * MiB, 1000**3, 50 * GiB, 100 * 1000**3, 1 * TiB, 5 * 1000**4, 5 * TiB]
+SIZES = [1, 4 * MiB, 5 * MiB + 1, 64 * MiB, 1000**3, 50 * GiB, 100 * 1000**3, 1 * TiB, 5 * 1000**4, 5 * TiB,
+         MAX_PARTS * MAX_PART]  # up to S3's largest object
 
 
 @exercise("part_size", hint="start from 8 MiB; if size / 8 MiB needs more than 10,000 parts, use "
