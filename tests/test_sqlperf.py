@@ -7,6 +7,7 @@ Plan and correctness checks run on both SQL backends; timings are only printed b
 from __future__ import annotations
 
 import json
+from datetime import date
 
 import pytest
 import sqlalchemy as sa
@@ -74,10 +75,38 @@ def test_partitions_expire_by_drop_and_cost_the_unique_key(mariadb_engine):
     delete, drop = partitions.expire_oldest_month(mariadb_engine)
     assert delete.rows_removed == drop.rows_removed > 0
     assert delete.row_locks_held >= delete.rows_removed and drop.row_locks_held == 0
-    assert partitions.partitions(mariadb_engine)[0]["partition"] == "p2025_12"
+    kept = partitions.months()
+    names = [p["partition"] for p in partitions.partitions(mariadb_engine)]
+    assert names[:2] == [partitions.EMPTY_FIRST, partitions.partition_name(kept[1])] and names[-1] == "pfuture"
     with pytest.raises(sa.exc.OperationalError, match="1503"):
         partitions.unique_key_without_partition_column(mariadb_engine)
     assert partitions.same_key_twice(mariadb_engine) == 2
+
+
+def test_a_month_range_reads_that_month_and_only_an_empty_first_partition_besides(mariadb_engine):
+    """The TO_DAYS() quirk (MySQL manual, "Partition Pruning"): a range is pruned to its partitions plus the
+    first one, where NULL and invalid dates go. An empty first partition makes that extra read free."""
+    partitions.load(mariadb_engine, rows=6_000)
+    kept = partitions.months()
+    assert partitions.pruned_partitions(mariadb_engine, kept[3], kept[4]) == [
+        partitions.EMPTY_FIRST, partitions.partition_name(kept[3])]
+    with mariadb_engine.connect() as conn:
+        assert conn.exec_driver_sql(f"SELECT COUNT(*) FROM {partitions.PARTITIONED} "
+                                    f"PARTITION ({partitions.EMPTY_FIRST})").scalar() == 0
+
+
+def test_bounds_follow_the_calendar_and_the_monthly_job_adds_next_month(mariadb_engine):
+    partitions.load(mariadb_engine, rows=1_200)
+    today = date.today()
+    assert partitions.months()[-2] == today.replace(day=1), "the last named partition is this month's"
+    with mariadb_engine.begin() as conn:  # a row written now lands in this month's partition, not pfuture
+        conn.exec_driver_sql(f"INSERT INTO {partitions.PARTITIONED} (stream_id, created_at, payload) "
+                             "VALUES ('now', UTC_TIMESTAMP(6), 'x')")
+        in_future = conn.exec_driver_sql(f"SELECT COUNT(*) FROM {partitions.PARTITIONED} PARTITION (pfuture)").scalar()
+    assert in_future == 0
+    added = partitions.add_next_month(mariadb_engine)
+    names = [p["partition"] for p in partitions.partitions(mariadb_engine)]
+    assert added == partitions.partition_name(partitions.months()[-1]) and names[-2:] == [added, "pfuture"]
 
 
 def test_a_long_transaction_times_the_other_out_and_a_short_one_does_not(mariadb_engine):

@@ -21,28 +21,83 @@ import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-FIRST_MONTH = date(2025, 11, 1)
 MONTHS = 12
 PARTITIONED, FLAT = "shop_events", "shop_events_flat"
+# An always-empty first partition. MySQL/MariaDB prune a range on TO_DAYS(col) to the matching
+# partitions *plus the first one* (where NULL and invalid dates would go): with real data there, every
+# monthly query also reads the oldest month; empty, that extra read costs nothing (the MySQL manual,
+# "Partition Pruning", on TO_DAYS()).
+EMPTY_FIRST = "p_before"
 
 
-def months(count: int = MONTHS) -> list[date]:
-    firsts, d = [], FIRST_MONTH
+def _next_month(d: date) -> date:
+    return (d.replace(day=28) + timedelta(days=4)).replace(day=1)
+
+
+def first_month(today: date | None = None, count: int = MONTHS) -> date:
+    """The oldest month kept: `count` months ending with the current one (bounds move with the calendar)."""
+    d = (today or date.today()).replace(day=1)
+    for _ in range(count - 1):
+        d = (d - timedelta(days=1)).replace(day=1)
+    return d
+
+
+def months(count: int = MONTHS, today: date | None = None) -> list[date]:
+    """The first day of each kept month, and of the month after the last (the upper bound)."""
+    firsts, d = [], first_month(today, count)
     for _ in range(count + 1):
         firsts.append(d)
-        d = (d.replace(day=28) + timedelta(days=4)).replace(day=1)
+        d = _next_month(d)
     return firsts
 
 
+def partition_name(month: date) -> str:
+    return f"p{month:%Y_%m}"
+
+
 def partitioned_ddl(table: str = PARTITIONED, count: int = MONTHS) -> str:
-    """CREATE TABLE for an events table with one partition per month (plus one for the future)."""
+    """CREATE TABLE for an events table: an empty first partition, one per month up to the current
+    one, and `pfuture` for rows past the last bound (which a monthly job splits; `add_next_month`)."""
     bounds = months(count)
-    parts = ",\n  ".join(f"PARTITION p{start:%Y_%m} VALUES LESS THAN (TO_DAYS('{end}'))"
-                         for start, end in itertools.pairwise(bounds))
+    parts = ",\n  ".join([f"PARTITION {EMPTY_FIRST} VALUES LESS THAN (TO_DAYS('{bounds[0]}'))"] + [
+        f"PARTITION {partition_name(start)} VALUES LESS THAN (TO_DAYS('{end}'))"
+        for start, end in itertools.pairwise(bounds)])
     return (f"CREATE TABLE {table} (\n  id BIGINT NOT NULL AUTO_INCREMENT,\n  stream_id VARCHAR(64) NOT NULL,\n"
             f"  created_at DATETIME(6) NOT NULL,\n  payload VARCHAR(200) NOT NULL,\n"
             f"  PRIMARY KEY (id, created_at),\n  KEY ix_stream (stream_id, created_at)\n)\n"
             f"PARTITION BY RANGE (TO_DAYS(created_at)) (\n  {parts},\n  PARTITION pfuture VALUES LESS THAN MAXVALUE\n)")
+
+
+def add_next_month(engine: Engine, table: str = PARTITIONED) -> str:
+    """The monthly job: split `pfuture` so next month gets its own partition before its rows arrive.
+
+    REORGANIZE PARTITION of an empty `pfuture` is quick (it copies nothing); run it ahead of time, since
+    rows that already landed in `pfuture` are copied by it, and one partition catching every future row
+    would have to be split by a long copy later.
+    """
+    with engine.connect() as conn:
+        bounds = conn.exec_driver_sql(
+            "SELECT partition_description FROM information_schema.partitions WHERE table_schema = DATABASE() "
+            f"AND table_name = '{table}' AND partition_name NOT IN ('pfuture', '{EMPTY_FIRST}') "
+            "ORDER BY partition_ordinal_position").scalars().all()
+        last_bound = conn.exec_driver_sql(f"SELECT FROM_DAYS({int(bounds[-1])})").scalar_one()
+    start = last_bound if isinstance(last_bound, date) else date.fromisoformat(str(last_bound))
+    name, end = partition_name(start), _next_month(start)
+    with engine.begin() as conn:
+        conn.exec_driver_sql(f"ALTER TABLE {table} REORGANIZE PARTITION pfuture INTO (PARTITION {name} VALUES "
+                             f"LESS THAN (TO_DAYS('{end}')), PARTITION pfuture VALUES LESS THAN MAXVALUE)")
+    return name
+
+
+def pruned_partitions(engine: Engine, start: date, end: date, table: str = PARTITIONED) -> list[str]:
+    """The partitions a query for [start, end) reads, from EXPLAIN PARTITIONS (MariaDB) / EXPLAIN (MySQL 8)."""
+    sql = f"SELECT COUNT(*) FROM {table} WHERE created_at >= '{start}' AND created_at < '{end}'"
+    with engine.connect() as conn:
+        try:
+            row = conn.exec_driver_sql(f"EXPLAIN PARTITIONS {sql}").mappings().first()
+        except sa.exc.ProgrammingError:  # MySQL 8 dropped the keyword: plain EXPLAIN has the column
+            row = conn.exec_driver_sql(f"EXPLAIN {sql}").mappings().first()
+    return str(row["partitions"]).split(",") if row and row["partitions"] else []
 
 
 FLAT_DDL = (f"CREATE TABLE {FLAT} (id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY, stream_id VARCHAR(64) NOT NULL, "
@@ -69,9 +124,10 @@ PARTITION BY RANGE (TO_DAYS(created_at)) (
 def load(engine: Engine, rows: int = 120_000, seed: int = 6) -> None:
     """The same events, spread over the months, into the partitioned and the flat table."""
     rng = np.random.default_rng(seed)
-    span = (datetime.combine(months()[-1], datetime.min.time()) - datetime.combine(FIRST_MONTH, datetime.min.time()))
+    first = first_month()
+    span = (datetime.combine(months()[-1], datetime.min.time()) - datetime.combine(first, datetime.min.time()))
     offsets = np.sort(rng.integers(0, int(span.total_seconds()), rows))
-    start = datetime.combine(FIRST_MONTH, datetime.min.time())
+    start = datetime.combine(first, datetime.min.time())
     batch = [{"stream_id": f"order-{int(s) % 5000}", "created_at": start + timedelta(seconds=int(s)),
               "payload": "ItemAdded sku=BOOK-DDIA quantity=1 unit_price_cents=4200"} for s in offsets]
     with engine.begin() as conn:
@@ -113,7 +169,7 @@ def expire_oldest_month(engine: Engine) -> list[Cleanup]:
         results.append(Cleanup("DELETE ... WHERE created_at < cutoff", removed, time.perf_counter() - start, locks))
     with engine.connect() as conn:
         start = time.perf_counter()
-        conn.exec_driver_sql(f"ALTER TABLE {PARTITIONED} DROP PARTITION p{FIRST_MONTH:%Y_%m}")
+        conn.exec_driver_sql(f"ALTER TABLE {PARTITIONED} DROP PARTITION {partition_name(first_month())}")
         results.append(Cleanup("ALTER TABLE ... DROP PARTITION", int(before or 0), time.perf_counter() - start, 0))
     return results
 
