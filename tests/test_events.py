@@ -238,11 +238,10 @@ def test_projection_equals_full_replay_even_after_a_crash_mid_batch(store):
     assert projected_summaries(store) == expected_summaries(repo, ids)
 
 
-def test_reader_waits_at_a_gap_then_passes_a_hole_after_the_timeout(store):
+def test_a_rolled_back_position_is_passed_at_once_no_transaction_can_fill_it(store):
     if store.engine.dialect.name == "sqlite":
         pytest.skip("SQLite reuses a rolled-back rowid and commits writers in order: it has no gaps")
-    now = [0.0]
-    projection = Projection(store, gap_timeout_s=1.0, clock=lambda: now[0])
+    projection = Projection(store)
     store.append("a", 0, [OrderCreated("alice")])
     with store.engine.begin() as conn:  # a position taken and rolled back: a hole at 2
         conn.execute(sa.insert(events_table).values(
@@ -250,9 +249,43 @@ def test_reader_waits_at_a_gap_then_passes_a_hole_after_the_timeout(store):
             metadata="{}", recorded_at=utc_now()))
         conn.rollback()
     store.append("b", 0, [OrderCreated("bob")])
-    assert projection.catch_up(wait=False) == 1 and projection.checkpoint() == 1  # stops before the gap
-    now[0] = 2.0
-    assert projection.catch_up(wait=False) == 1 and projection.checkpoint() == 3  # judged a permanent hole
+    assert projection.catch_up(wait=False) == 2 and projection.checkpoint() == 3  # no waiting on a hole
+
+
+@pytest.mark.services
+def test_a_commit_that_comes_late_is_still_applied_in_order(mariadb_engine):
+    """The writer holding position p commits 1.5 s after p + 1: longer than any timer would have waited.
+    The open transaction is the evidence that p may still fill, so the reader waits for it."""
+    store = EventStore(mariadb_engine)
+    store.reset()
+    projection, applied = Projection(store, name="late", handlers=(lambda _c, r, _e: applied.append(r.stream_id),)), []
+    with mariadb_engine.connect() as slow, slow.begin():
+        slow.execute(sa.insert(events_table).values(
+            stream_id="slow", version=1, type="OrderCreated", schema_version=1, data='{"customer": "s"}',
+            metadata="{}", recorded_at=utc_now()))
+        store.append("fast", 0, [OrderCreated("fast")])
+        assert projection.catch_up(wait=False) == 0
+        time.sleep(1.5)
+        assert projection.catch_up(wait=False) == 0, "still open: p may still commit"
+    assert projection.catch_up(wait=False) == 2 and applied == ["slow", "fast"]
+
+
+@pytest.mark.services
+def test_with_auto_increment_increment_2_every_position_is_a_hole_and_the_reader_keeps_pace(mariadb_engine):
+    """Positions 1, 3, 5, ... (a multi-writer Galera setup): no gap can fill, so none is waited for."""
+    stepped = sa.create_engine(mariadb_engine.url,
+                               connect_args={"init_command": "SET SESSION auto_increment_increment=2"})
+    try:
+        store = EventStore(stepped)
+        store.reset()
+        for i in range(40):
+            store.append(f"o{i}", 0, [OrderCreated(f"c{i}")])
+        start = time.perf_counter()
+        applied = Projection(store, name="stepped").catch_up()
+        took = time.perf_counter() - start
+    finally:
+        stepped.dispose()
+    assert applied == 40 and took < 2.0, f"{applied} events in {took:.1f} s"
 
 
 def test_old_schema_events_are_upcast_on_read(store):

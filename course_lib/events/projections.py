@@ -8,27 +8,32 @@ A catch-up reader follows the global `position` from its checkpoint. Two hazards
 * Positions that commit out of order: an auto-increment position is taken at INSERT, but the
   transaction that took 10 may commit after the one that took 11. A reader that saw 11 and moved its
   checkpoint past 10 would skip 10 forever. So the reader stops at the first gap and comes back for
-  it; a gap older than `gap_timeout_s` is a rolled-back insert (a hole that never fills) and is passed.
+  it, as long as the evidence says it can still fill: a writing transaction that was already open
+  when the gap was first seen (information_schema.innodb_trx) may hold it. Once none is left, the
+  gap is a hole for good (a rolled-back insert, or auto_increment_increment > 1) and is passed at
+  once. A timer alone would both skip a slow commit and stall on every permanent hole.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from course_lib import failpoints
+from course_lib.backends.columns import is_mysql
 from course_lib.events.domain import Cancelled, Event, ItemAdded, ItemRemoved, OrderCreated, Paid, Shipped
 from course_lib.events.store import EventStore, RecordedEvent, events_table, metadata, recorded_event
 
 # The failpoint reached after each event is applied, inside the batch's transaction: a lesson crashes
 # a projection mid-batch there (`failpoints.crash_at(EVENT_APPLIED, on_hit=13)`).
 EVENT_APPLIED = "applied"
-# A transaction that took a position commits within milliseconds normally; a second covers a slow
-# commit on a loaded laptop before a gap is judged a hole left by a rollback.
-DEFAULT_GAP_TIMEOUT_S = 1.0
+# Off by default: how long to wait at a gap that may still fill before passing it anyway. A cap trades
+# a rare skipped event for progress when a writer leaves a transaction open for a very long time.
+DEFAULT_GAP_TIMEOUT_S: float | None = None
 # How often a waiting reader looks again at a gap.
 GAP_POLL_S = 0.05
 
@@ -109,12 +114,13 @@ class Projection:
     """Catch-up reader + handlers. `catch_up()` applies everything it safely can and returns."""
 
     def __init__(self, store: EventStore, name: str = "orders", handlers: tuple[Handler, ...] = (
-            apply_revenue, apply_summary), batch_size: int = 100, gap_timeout_s: float = DEFAULT_GAP_TIMEOUT_S,
+            apply_revenue, apply_summary), batch_size: int = 100,
+                 gap_timeout_s: float | None = DEFAULT_GAP_TIMEOUT_S,
                  clock: Callable[[], float] = time.monotonic) -> None:
         # Revenue runs first: a cancellation's refund reads the amount paid before the summary changes.
         self.store, self.name, self.handlers = store, name, handlers
         self.batch_size, self.gap_timeout_s, self.clock = batch_size, gap_timeout_s, clock
-        self._gap_seen: dict[int, float] = {}
+        self._gap_seen: dict[int, tuple[float, Any]] = {}  # position -> (our clock, the database's NOW())
 
     def checkpoint(self) -> int:
         with self.store.engine.connect() as conn:
@@ -176,6 +182,25 @@ class Projection:
             return 0
         return row.position
 
+    def _may_still_fill(self, conn: Connection, position: int) -> bool:
+        """Whether a transaction that could hold `position` is still open (the gap may fill), from evidence.
+
+        SQLite runs one writer at a time and commits positions in order: a gap there never fills. On
+        MySQL/MariaDB a position is taken at INSERT, so only a writing transaction already open when the
+        gap was first seen can fill it; when none is left, it is a hole for good.
+        """
+        if not is_mysql(conn):
+            return False
+        if position not in self._gap_seen:
+            self._gap_seen[position] = (self.clock(), conn.exec_driver_sql("SELECT NOW()").scalar_one())
+        waited, seen_at = self.clock() - self._gap_seen[position][0], self._gap_seen[position][1]
+        if self.gap_timeout_s is not None and waited >= self.gap_timeout_s:
+            return False
+        open_writers = conn.exec_driver_sql(
+            "SELECT COUNT(*) FROM information_schema.innodb_trx WHERE trx_started <= %s "
+            "AND trx_rows_modified > 0 AND trx_mysql_thread_id <> CONNECTION_ID()", (seen_at,)).scalar_one()
+        return bool(open_writers)
+
     def _contiguous(self, conn: Connection, after: int) -> tuple[list[RecordedEvent], bool]:
         """The next events after `after`, cut at the first gap that may still fill (and whether it was)."""
         rows = conn.execute(sa.select(events_table).where(events_table.c.position > after)
@@ -183,11 +208,9 @@ class Projection:
         batch: list[RecordedEvent] = []
         expected = after + 1
         for row in rows:
-            if row.position != expected:
-                first_seen = self._gap_seen.setdefault(expected, self.clock())
-                if self.clock() - first_seen < self.gap_timeout_s:
-                    failpoints.note(f"waiting for position {expected}")
-                    return batch, True  # an earlier transaction may still commit it
+            if row.position != expected and self._may_still_fill(conn, expected):
+                failpoints.note(f"waiting for position {expected}")
+                return batch, True  # an earlier transaction may still commit it
             batch.append(recorded_event(row))
             expected = row.position + 1
         return batch, False
