@@ -215,3 +215,35 @@ def test_slow_holder_and_takeover_both_finish_with_one_charge_and_one_answer(eng
     assert ("A", "completed by another holder") in result.order()
     assert a.status == b.status == 201 and a.body == b.body
     assert executions(engine) == {"alice:order-1": 1}
+
+
+def test_a_slow_holder_whose_work_fails_cannot_release_the_new_holders_claim(engine):
+    """A claims and stalls; its lease runs out; B takes over; then A's provider call fails and A releases
+    "its" claim. Released by id alone, that deleted B's claim and let C run beside B (two holders, the
+    409 promise broken). Released by holder token, it deletes nothing: C gets 409 while B works."""
+    clock = ManualClock()
+    store = IdempotencyStore(engine, clock=clock)
+
+    def external(request, scope, key):
+        if race.current().name == "A":
+            race.point("provider call failing")
+            raise RuntimeError("the provider timed out")
+        race.point("provider call")
+
+    operation = Operation(external=external, record=record_charge)
+
+    def a(_caller):
+        return store.handle(charge_request(), operation)
+
+    def b(_caller):
+        clock.advance(store.lease.total_seconds() + 1)
+        return store.handle(charge_request(), operation)
+
+    def c(_caller):
+        return store.handle(charge_request(), operation)
+
+    result = race.run([a, b, c], schedule=[("A", "provider call failing"), ("B", "provider call"), ("A", race.END),
+                                           ("C", race.END), ("B", race.END)])
+    assert isinstance(result.errors["A"], RuntimeError)
+    assert result.results["C"].status == 409, "B still holds the claim: C must wait, not run beside it"
+    assert result.results["B"].status == 201 and executions(engine) == {"alice:order-1": 1}

@@ -61,6 +61,28 @@ def test_fencing_tokens_increase_with_every_acquisition(client):
     assert fences == sorted(fences) and len(set(fences)) == 3
 
 
+def test_the_lock_and_its_fencing_token_are_taken_in_one_step(client):
+    """With SET NX then INCR, a holder paused between the two got its token after a later holder: its
+    token was larger although it won the lock first. One script makes acquisition and token one step,
+    so a later holder always has a larger token, whatever pauses come after."""
+    lock, calls = FencedLock(client, key(), lease_ms=50), []
+    original = client.execute_command
+
+    def counting(*args, **kwargs):
+        calls.append(args[0])
+        return original(*args, **kwargs)
+
+    client.execute_command = counting
+    try:
+        first = lock.acquire()
+    finally:
+        client.execute_command = original
+    assert not {"SET", "INCR"} & set(calls) and {"EVALSHA", "EVAL"} & set(calls), "one script, not two commands"
+    time.sleep(0.12)  # the first holder pauses past its lease; a second one takes the lock
+    second = lock.acquire()
+    assert first is not None and second is not None and first.fence < second.fence
+
+
 def test_non_positive_lease_is_refused(client):
     with pytest.raises(ValueError, match="lease_ms"):
         RedisLock(client, key(), lease_ms=0)

@@ -31,6 +31,7 @@ idempotency_keys = sa.Table(
     sa.Column("idem_key", ExactString(255), nullable=False),
     sa.Column("fingerprint", sa.String(64), nullable=False),
     sa.Column("status", sa.String(16), nullable=False),  # in_progress | completed
+    sa.Column("holder", sa.String(32)),  # the token of the attempt that holds the claim: only it may release
     sa.Column("locked_until", Timestamp),  # the lease of the worker that holds the claim
     sa.Column("response_status", sa.Integer),
     sa.Column("response_headers", sa.Text),

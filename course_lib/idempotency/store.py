@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import math
+import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -105,6 +106,7 @@ class Claim:
     record_id: int | None = None
     stored: Response | None = None
     retry_after_s: int = 0
+    holder: str | None = None  # this attempt's token in the record (NEW, TAKEOVER): only it may release
 
 
 def _transaction(engine: Engine, fn: Callable[[Connection], Any]) -> Any:
@@ -151,9 +153,10 @@ class IdempotencyStore:
         """The time leases and expiry are judged by, read inside the transaction that uses it."""
         return self.clock() if self.clock is not None else database_now(conn)
 
-    def _fresh(self, scope: str, key: str, fp: str, now: datetime) -> dict[str, Any]:
+    def _fresh(self, scope: str, key: str, fp: str, now: datetime, holder: str) -> dict[str, Any]:
         return {"scope": scope, "idem_key": key, "fingerprint": fp, "status": KeyStatus.IN_PROGRESS.value,
-                "locked_until": now + self.lease, "created_at": now, "expires_at": now + self.retention}
+                "holder": holder, "locked_until": now + self.lease, "created_at": now,
+                "expires_at": now + self.retention}
 
     def decide(self, row: Any, fp: str, now: datetime) -> ClaimOutcome:
         """The decision rule (`decide_claim`); a method so a subclass can swap it (the lesson's exercise)."""
@@ -161,31 +164,32 @@ class IdempotencyStore:
 
     def claim_key(self, scope: str, key: str, fp: str) -> Claim:
         """Claim (scope, key) for this request, or say why not. Two short transactions at most."""
+        holder = secrets.token_hex(16)
 
         def insert(conn: Connection) -> int | None:
             # INSERT IGNORE: the unique (scope, idem_key) index picks exactly one winner; the
             # losers get "0 rows affected" instead of an error, and no gap locks from a SELECT.
-            fresh = self._fresh(scope, key, fp, self.now(conn))
+            fresh = self._fresh(scope, key, fp, self.now(conn), holder)
             result = conn.execute(insert_ignore(keys_table, fresh, self.engine.dialect.name))
             return result.lastrowid if result.rowcount == 1 else None
 
         record_id = _transaction(self.engine, insert)
         if record_id is not None:
-            return Claim(ClaimOutcome.NEW, record_id)
-        return _transaction(self.engine, lambda conn: self._inspect(conn, scope, key, fp))
+            return Claim(ClaimOutcome.NEW, record_id, holder=holder)
+        return _transaction(self.engine, lambda conn: self._inspect(conn, scope, key, fp, holder))
 
     def _id(self, conn: Connection, scope: str, key: str) -> int:
         return conn.execute(sa.select(keys_table.c.id).where(keys_table.c.scope == scope,
                                                              keys_table.c.idem_key == key)).scalar_one()
 
-    def _inspect(self, conn: Connection, scope: str, key: str, fp: str) -> Claim:
+    def _inspect(self, conn: Connection, scope: str, key: str, fp: str, holder: str) -> Claim:
         row = conn.execute(sa.select(keys_table).where(keys_table.c.scope == scope, keys_table.c.idem_key == key)
                            .with_for_update()).first()
         now = self.now(conn)
-        fresh = self._fresh(scope, key, fp, now)
+        fresh = self._fresh(scope, key, fp, now, holder)
         if row is None:  # purged between our insert attempt and this read
             conn.execute(sa.insert(keys_table).values(fresh))
-            return Claim(ClaimOutcome.NEW, self._id(conn, scope, key))
+            return Claim(ClaimOutcome.NEW, self._id(conn, scope, key), holder=holder)
         decided = self.decide(row, fp, now)
         try:
             outcome = ClaimOutcome(decided)
@@ -196,12 +200,13 @@ class IdempotencyStore:
             conn.execute(sa.update(keys_table).where(keys_table.c.id == row.id)
                          .values(**fresh, response_status=None, response_headers=None, response_body=None))
         elif outcome == ClaimOutcome.TAKEOVER:  # the holder's lease ran out: it crashed or stalled
-            conn.execute(sa.update(keys_table).where(keys_table.c.id == row.id).values(locked_until=now + self.lease))
+            conn.execute(sa.update(keys_table).where(keys_table.c.id == row.id)
+                         .values(locked_until=now + self.lease, holder=holder))
         elif outcome == ClaimOutcome.COMPLETED:
             return Claim(outcome, row.id, stored=_stored_response(row))
         elif outcome == ClaimOutcome.IN_FLIGHT:
             return Claim(outcome, row.id, retry_after_s=max(1, math.ceil((row.locked_until - now).total_seconds())))
-        return Claim(outcome, row.id)
+        return Claim(outcome, row.id, holder=holder)
 
     def record_and_complete(self, record_id: int, request: Request, key: str, operation: Operation,
                             external: Any) -> Response:
@@ -233,11 +238,14 @@ class IdempotencyStore:
 
         return _transaction(self.engine, record)
 
-    def release(self, record_id: int) -> None:
-        """Forget an in-progress claim whose work failed, so the client's retry can run it afresh."""
+    def release(self, record_id: int, holder: str) -> bool:
+        """Forget an in-progress claim whose work failed, so the client's retry can run it afresh; only
+        the attempt that holds it may (compare-and-delete on the holder's token, as the Redis lock does).
+        A slow holder whose lease was taken over deletes nothing: the new holder keeps its claim."""
         with self.engine.begin() as conn:
-            conn.execute(sa.delete(keys_table).where(keys_table.c.id == record_id,
-                                                     keys_table.c.status == KeyStatus.IN_PROGRESS))
+            return conn.execute(sa.delete(keys_table).where(
+                keys_table.c.id == record_id, keys_table.c.holder == holder,
+                keys_table.c.status == KeyStatus.IN_PROGRESS)).rowcount == 1
 
     def handle(self, request: Request, operation: Operation) -> Response:
         """Run `operation` at most once per (user, Idempotency-Key); answer per the IETF draft.
@@ -263,7 +271,8 @@ class IdempotencyStore:
             return in_progress(claim.retry_after_s)
         if claim.outcome == ClaimOutcome.COMPLETED and claim.stored is not None:
             return replay_response(claim.stored)
-        assert claim.record_id is not None  # NEW and TAKEOVER always carry the record they hold
+        assert claim.record_id is not None and claim.holder is not None  # NEW and TAKEOVER carry their record
+        holder = claim.holder
         try:
             external = operation.external(request, request.user, key)
             failpoints.point(AFTER_EXTERNAL_CALL)
@@ -271,10 +280,10 @@ class IdempotencyStore:
         except SimulatedCrash:
             raise  # a dead process releases nothing: its claim stays until the lease runs out
         except _DoNotStore as failed:
-            self.release(claim.record_id)
+            self.release(claim.record_id, holder)
             return failed.response
         except Exception:
-            self.release(claim.record_id)  # nothing was recorded: let the client's retry run it afresh
+            self.release(claim.record_id, holder)  # nothing was recorded: let the client's retry run it afresh
             raise
 
     def lease_remaining_s(self, scope: str, key: str) -> int:

@@ -32,6 +32,17 @@ return 0
 """
 
 
+# Take the lock and the next fencing token in one step on the server. Two calls (SET NX, then INCR)
+# let a holder that pauses between them get its token after a later holder got theirs, and a
+# "later holder always has a larger token" would no longer hold. KEYS: lock, fence counter.
+ACQUIRE_FENCED_SCRIPT = """
+if redis.call('set', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+    return redis.call('incr', KEYS[2])
+end
+return false
+"""
+
+
 @dataclass(frozen=True)
 class Lease:
     """A held lock: its key, our random token (proof of ownership) and, when fenced, the fencing token."""
@@ -73,15 +84,17 @@ class FencedLock(RedisLock):
     def __init__(self, client: redis.Redis, key: str, lease_ms: int) -> None:
         super().__init__(client, key, lease_ms)
         self.fence_key = f"{key}:fence"
+        self._acquire_fenced = client.register_script(ACQUIRE_FENCED_SCRIPT)
 
     def acquire(self) -> Lease | None:
-        lease = super().acquire()
-        if lease is None:
+        """The lock and its fencing token, taken atomically (one script): tokens grow in the order holders
+        won the lock. A fence key that Redis lost (a restart without persistence) would restart at 1;
+        production keeps it durable or takes the token from the database instead."""
+        token = secrets.token_hex(16)
+        fence = self._acquire_fenced(keys=[self.key, self.fence_key], args=[token, self.lease_ms])
+        if fence is None:
             return None
-        # INCR after winning the lock: tokens grow in the order holders won it. A fence key that
-        # Redis lost (restart without persistence) would restart at 1; production keeps it durable
-        # or takes the token from the database instead.
-        return Lease(lease.key, lease.token, lease.lease_ms, fence=int(self.client.incr(self.fence_key)))
+        return Lease(self.key, token, self.lease_ms, fence=int(fence))
 
 
 def fenced_update(conn: Connection, table: sa.Table, row_id: int, fence: int, **values) -> bool:
