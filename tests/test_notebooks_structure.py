@@ -85,3 +85,12 @@ def test_readme_learning_path_lists_every_lesson_with_its_study_time():
         row = next((line for line in readme.splitlines() if line.startswith(f"| `{path.stem}` |")), None)
         assert row is not None, f"README's learning path has no row for {path.stem}"
         assert row.rstrip().endswith(f"| ~{minutes} min |"), f"{path.stem}: README says {row[-14:]}, metadata {minutes}"
+
+
+def test_the_opening_states_the_same_study_time_as_the_readme(nb):
+    """One source of truth: the sections' estimates, summed into the opening's "Time: about N minutes"."""
+    from course_lib.lab.slides import stated_minutes, study_minutes
+
+    if "Time: about N minutes" in nb.cells[0].source:  # the template's placeholder
+        return
+    assert stated_minutes(nb) == study_minutes(nb), "run `course slides --annotate`"

@@ -54,15 +54,35 @@ def estimate_minutes(cells: list) -> int:
     return max(1, math.ceil(words / WORDS_PER_MINUTE + code * MINUTES_PER_CODE_CELL))
 
 
+# The study time an opening cell states ("Time: about 25 minutes", bold or not): written by `annotate`
+# from the sections' estimates, so the notebook, the README's table and the slides say one number.
+_STATED_TIME = re.compile(r"(Time:(?:\*\*)? about )(\d+)( minutes)")
+
+
 def annotate(nb):
-    """The notebook with slide metadata on every cell and a time estimate on every heading (idempotent)."""
+    """The notebook with slide metadata on every cell, a time estimate on every heading, and the total
+    stated in its opening cell (idempotent)."""
     nb = copy.deepcopy(nb)
     for group in sections(nb):
         for cell in group:
             cell.metadata["slideshow"] = {"slide_type": "slide" if _is_heading(cell) else "subslide"}
         if _is_heading(group[0]):
             group[0].metadata["course"] = {"minutes": estimate_minutes(group)}
+    total = study_minutes(nb)
+    if nb.cells and total:
+        nb.cells[0].source = _STATED_TIME.sub(lambda m: f"{m.group(1)}{total}{m.group(3)}", nb.cells[0].source, count=1)
     return nb
+
+
+def study_minutes(nb) -> int:
+    """The notebook's study time: the sum of its sections' estimates."""
+    return sum(c.metadata.get("course", {}).get("minutes", 0) for c in nb.cells)
+
+
+def stated_minutes(nb) -> int | None:
+    """The study time the notebook's opening cell states, if it states one."""
+    found = _STATED_TIME.search(nb.cells[0].source) if nb.cells else None
+    return int(found.group(2)) if found and found.group(2).isdigit() else None
 
 
 def speaker_notes(group: list) -> str:

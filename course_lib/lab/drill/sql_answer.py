@@ -15,7 +15,7 @@ def interview_answer(figures: dict[str, Any]) -> str:
         "  'Our order list got slow as data grew. EXPLAIN showed a full scan with a filesort for the\n"
         f"  \"orders by status, newest first\" query: {composite['before ms']} ms. A composite index (status,\n"
         f"  created_at), equality column first, made it an index range in order: {composite['after ms']} ms.\n"
-        f"  A report wrapped created_at in DATE(), which defeats the index: {function['before ms']} ms; the\n"
+        f"  A report wrapped created_at in a function, which defeats the index: {function['before ms']} ms; the\n"
         f"  half-open range on the bare column took {function['after ms']} ms. For a user's order history we\n"
         "  replaced SELECT * with named columns under a covering index: "
         f"{cover['before ms']} -> {cover['after ms']} ms,\n"
