@@ -18,14 +18,17 @@ def explore(draw: Callable[..., Any], **controls: tuple | list) -> Any:
     from IPython.display import display
 
     widgets, defaults = {}, {}
+    # Labels in full: the default description width cuts "failing_share" to "failing_sh...".
+    style = {"description_width": "initial"}
     for name, spec in controls.items():
         if isinstance(spec, tuple) and len(spec) == 4:
             lo, hi, step, default = spec
             cls = w.IntSlider if all(isinstance(v, int) for v in spec) else w.FloatSlider
-            widgets[name] = cls(min=lo, max=hi, step=step, value=default, description=name, continuous_update=False)
+            widgets[name] = cls(min=lo, max=hi, step=step, value=default, description=name, continuous_update=False,
+                                style=style)
         else:
             options, default = spec
-            widgets[name] = w.Dropdown(options=list(options), value=default, description=name)
+            widgets[name] = w.Dropdown(options=list(options), value=default, description=name, style=style)
         defaults[name] = widgets[name].value
     out = w.interactive_output(lambda **values: display(draw(**values)), widgets)
     display(w.VBox([w.HBox(list(widgets.values())), out]))
