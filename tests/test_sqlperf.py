@@ -138,3 +138,10 @@ def test_bench_sql_writes_before_and_after_for_every_case(tmp_path, clean_env):
     assert set(report["cases"]) == {c.name for c in queries.CASES}
     assert all(c["before_ms"] > 0 and c["after_ms"] > 0 for c in report["cases"].values())
     assert report["pagination"]["page"] > 0
+
+
+def test_partitioning_events_by_month_breaks_the_version_check_and_by_stream_keeps_it(mariadb_engine):
+    """Notebook 04's optimistic concurrency is UNIQUE(stream_id, version): with created_at forced into it,
+    two writers at one version both win; partitioned by KEY(stream_id), one does."""
+    assert partitions.two_writers_at_one_version(mariadb_engine, "by month") == 2
+    assert partitions.two_writers_at_one_version(mariadb_engine, "by stream") == 1

@@ -206,3 +206,36 @@ def same_key_twice(engine: Engine) -> int:
             conn.exec_driver_sql("INSERT INTO shop_keys_by_day (scope, idem_key, created_at) "
                                  f"VALUES ('user-1', 'order-123', '{when}')")
         return conn.exec_driver_sql("SELECT COUNT(*) FROM shop_keys_by_day WHERE idem_key = 'order-123'").scalar_one()
+
+
+def two_writers_at_one_version(engine: Engine, partitioning: str) -> int:
+    """Two writers append version 2 of one stream, a second apart: how many rows did the table accept?
+
+    `partitioning="by month"`: the events table partitioned by month needs created_at in every unique
+    key, so UNIQUE(stream_id, version) becomes UNIQUE(stream_id, version, created_at), and both writers
+    win: the unique index *was* notebook 04's optimistic concurrency check. `"by stream"`: partitioned by
+    KEY(stream_id), the partition column is already in UNIQUE(stream_id, version), which stays whole.
+    """
+    if partitioning == "by month":
+        unique, scheme = "UNIQUE KEY uq (stream_id, version, created_at)", (
+            "PARTITION BY RANGE (TO_DAYS(created_at)) (PARTITION pall VALUES LESS THAN MAXVALUE)")
+    elif partitioning == "by stream":
+        unique, scheme = "UNIQUE KEY uq (stream_id, version)", "PARTITION BY KEY (stream_id) PARTITIONS 8"
+    else:
+        raise ValueError(f"partitioning is 'by month' or 'by stream', not {partitioning!r}")
+    primary = "PRIMARY KEY (id, created_at)" if partitioning == "by month" else "PRIMARY KEY (id, stream_id)"
+    with engine.begin() as conn:
+        conn.exec_driver_sql("DROP TABLE IF EXISTS shop_events_versions")
+        conn.exec_driver_sql(
+            "CREATE TABLE shop_events_versions (id BIGINT NOT NULL AUTO_INCREMENT, stream_id VARCHAR(64) NOT NULL, "
+            f"version INT NOT NULL, created_at DATETIME(6) NOT NULL, {primary}, {unique}) {scheme}")
+    accepted = 0
+    for when in ("2026-03-15 10:00:00", "2026-03-15 10:00:01"):  # both loaded version 1, both write 2
+        try:
+            with engine.begin() as conn:
+                conn.exec_driver_sql("INSERT INTO shop_events_versions (stream_id, version, created_at) "
+                                     f"VALUES ('order-7', 2, '{when}')")
+            accepted += 1
+        except sa.exc.IntegrityError:
+            pass  # the loser: ConcurrencyError in notebook 04's store
+    return accepted
