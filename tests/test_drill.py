@@ -84,3 +84,17 @@ def test_without_saved_figures_the_drill_measures_them(clean_env):
     measured = idempotency_figures()
     assert "measured just now" in measured.source
     assert measured.values["claim_first_max_charges_per_key"] == 1
+
+
+def test_the_drill_quotes_no_figure_the_learner_did_not_measure():
+    """Numbers in the example introduction come from the learner's results (placeholders), and the quiz's
+    feedback points to the notebook that measured them instead of quoting someone else's run."""
+    import re
+
+    from course_lib.lab.drill import INTRO_EXAMPLE, QUESTIONS
+
+    for field in ("proud_of", "reliability_example"):
+        assert not re.search(r"\d", re.sub(r"\{[^}]*\}", "", INTRO_EXAMPLE[field])), field
+        assert "in that lab" in INTRO_EXAMPLE[field] or "in the same lab" in INTRO_EXAMPLE[field]
+    for question in QUESTIONS:
+        assert not re.search(r"\b\d+ (of \d+|ms|milliseconds?)\b", question.why), question.why

@@ -10,6 +10,7 @@ from course_lib.lab.drill.interview import (
     TRADE_OFFS,
     idempotency_answer,
     idempotency_figures,
+    intro_example,
     speaking_timer,
     sql_figures,
 )
@@ -18,6 +19,6 @@ from course_lib.lab.drill.quiz import Feedback, MultipleChoice, ShortAnswer, che
 
 __all__ = [
     "GLOSSARY", "INTRO_EXAMPLE", "PITFALLS", "QUESTIONS", "SELF_INTRO", "TRADE_OFFS", "Feedback", "MultipleChoice",
-    "ShortAnswer", "check", "idempotency_answer", "idempotency_figures", "quiz_widget", "score", "speaking_timer",
-    "sql_figures",
+    "ShortAnswer", "check", "idempotency_answer", "idempotency_figures", "intro_example", "quiz_widget", "score",
+    "speaking_timer", "sql_figures",
 ]

@@ -21,14 +21,25 @@ Recently I {recent_work}, and the part I'm proudest of is {proud_of}.
 I care about reliability: for example, {reliability_example}.
 I'm looking for {looking_for}, and this role interests me because {why_this_role}."""
 
+# An example, not a template to recite: its figures are the ones *you* measured in notebooks 01 and 06
+# (`intro_example()` fills them in), and it says "in a lab I built", never work the speaker did not ship.
 INTRO_EXAMPLE = {
     "name": "Linh", "years": "five", "stack": "Python and PHP services on MySQL and Redis",
-    "recent_work": "rebuilt our order API so that client retries can never create a second order",
-    "proud_of": "measuring it: 10,000 requests with crashes and a Redis restart, zero duplicates",
-    "reliability_example": "I replaced OFFSET pagination with keyset pagination and page loads went from "
-                           "tens of milliseconds to under one",
+    "recent_work": "built a lab that makes an order API's failure modes happen on a real MySQL and Redis",
+    "proud_of": "measuring the fix: in that lab, {stress_requests} concurrent requests over {stress_keys} keys "
+                "made {seed_extra_charges} duplicate charges with check-then-write and none with claim-first",
+    "reliability_example": "in the same lab, keyset pagination answered page {deepest_page} in {keyset_ms} ms "
+                           "where OFFSET took {offset_ms} ms",
     "looking_for": "a team that runs high-traffic systems", "why_this_role": "you own payments end to end",
 }
+
+
+def intro_example(idempotency: dict[str, Any], sql: dict[str, Any]) -> dict[str, str]:
+    """INTRO_EXAMPLE with the learner's own figures (from `idempotency_figures()` and `sql_figures()`)."""
+    page = sql["pagination"]
+    numbers = {**idempotency, "deepest_page": f"{page['deepest page']:,}", "keyset_ms": page["keyset ms"],
+               "offset_ms": page["offset ms"]}
+    return {k: v.format(**numbers) for k, v in INTRO_EXAMPLE.items()}
 
 
 @dataclass(frozen=True)

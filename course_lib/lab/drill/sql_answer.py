@@ -12,7 +12,8 @@ def interview_answer(figures: dict[str, Any]) -> str:
     function = cases["function on an indexed column"]
     page = figures["pagination"]
     return (
-        "  'Our order list got slow as data grew. EXPLAIN showed a full scan with a filesort for the\n"
+        "  'In a lab I built on a seeded shop, the order list got slow as data grew. EXPLAIN showed a full scan\n"
+        "  with a filesort for the\n"
         f"  \"orders by status, newest first\" query: {composite['before ms']} ms. A composite index (status,\n"
         f"  created_at), equality column first, made it an index range in order: {composite['after ms']} ms.\n"
         f"  A report wrapped created_at in a function, which defeats the index: {function['before ms']} ms; the\n"
