@@ -159,3 +159,13 @@ def test_timeline_draws_one_lane_per_caller():
     assert [t.get_text() for t in ax.get_yticklabels()] == ["A", "B", "C"]
     assert ax.get_xlabel() == "order of events"
     assert timeline(race.run(steps, callers=3), x="time").axes[0].get_xlabel().startswith("time")
+
+
+def test_a_policy_has_one_colour_in_every_chart_whatever_the_order():
+    from course_lib.lab.plots import lines
+
+    names = ["Exponential", "FullJitter", "Decorr", "None"]
+    first = lines([1, 2], {n: [1, 2] for n in names}, "a", "x", "y").axes[0].get_lines()
+    second = lines([1, 2], {n: [1, 2] for n in reversed(names)}, "b", "x", "y").axes[0].get_lines()
+    colour = lambda lines_: {line.get_label(): line.get_color() for line in lines_}  # noqa: E731
+    assert colour(first) == colour(second)

@@ -17,6 +17,10 @@ if TYPE_CHECKING:
     from course_lib.lab.race import RaceResult
 
 PALETTE = ["#3b6ea8", "#e07b39", "#4f9d69", "#b5485d", "#7d5ba6", "#8c7a3c", "#3c8c8c", "#a0a0a0"]
+# One colour per backoff policy, course-wide: the same policy looks the same in every chart, whatever
+# order a dict lists them in (notebook 03 draws them side by side).
+SERIES_COLOURS = {"None": "#a0a0a0", "Constant": "#a0a0a0", "Exponential": "#b5485d", "FullJitter": "#3b6ea8",
+                  "EqualJitter": "#4f9d69", "Decorr": "#e07b39"}
 # Event labels drawn in a warning colour on every timeline: the moments a lesson points at.
 ALARM_PREFIXES = ("error", "blocked", "duplicate", "lost", "stale")
 # Past this many callers, per-event labels overlap into noise; only alarming events keep theirs.
@@ -107,7 +111,8 @@ def lines(x: list[float], series: dict[str, list[float]], title: str, xlabel: st
         fig = Figure(figsize=(7, 3.4))
         ax = fig.add_subplot()
     for i, (name, ys) in enumerate(series.items()):
-        ax.plot(x, ys, marker="o", ms=3, lw=1.8, color=PALETTE[i % len(PALETTE)], label=name)
+        colour = SERIES_COLOURS.get(name, PALETTE[i % len(PALETTE)])
+        ax.plot(x, ys, marker="o", ms=3, lw=1.8, color=colour, label=name)
     if logy:
         ax.set_yscale("log")
     ax.set_xlabel(xlabel)

@@ -27,6 +27,7 @@ that called `run()`, so a failpoint armed around `run()` applies to its callers.
 from __future__ import annotations
 
 import contextvars
+import dataclasses
 import functools
 import threading
 import time
@@ -103,6 +104,10 @@ class RaceResult:
     def count(self, label: str) -> int:
         """How many times any caller recorded `label`."""
         return sum(e.label == label for e in self.timeline)
+
+    def relabelled(self, label: Callable[[Event], str]) -> RaceResult:
+        """The same race with each event's label replaced by `label(event)` (e.g. to mark lost writes)."""
+        return dataclasses.replace(self, timeline=[dataclasses.replace(e, label=label(e)) for e in self.timeline])
 
     def raise_first_error(self) -> None:
         for name in self.callers:

@@ -126,3 +126,28 @@ def gap_lock_deadlock(engine: Engine) -> race.RaceResult:
         return "inserted"
 
     return race.run(check_then_insert, callers=2, schedule="round_robin")
+
+
+def ignore_swallows_bad_values(engine: Engine) -> dict[str, str | None]:
+    """What INSERT IGNORE and INSERT ... ON DUPLICATE KEY UPDATE do with a value too long for its column.
+
+    MySQL/MariaDB only. In strict mode a plain INSERT refuses it; IGNORE turns the error into a warning and
+    stores the value cut to fit. The upsert has no IGNORE, so the same value is refused.
+    """
+    meta = sa.MetaData()
+    table = sa.Table("ignore_demo", meta, sa.Column("k", sa.Integer, primary_key=True),
+                     sa.Column("currency", sa.String(3), nullable=False))
+    meta.drop_all(engine)
+    meta.create_all(engine)
+    outcome: dict[str, str | None] = {}
+    with engine.begin() as conn:
+        conn.execute(insert_ignore(table, {"k": 1, "currency": "EURO-DOLLAR"}, engine.dialect.name))
+        outcome["INSERT IGNORE stored"] = conn.execute(sa.select(table.c.currency)).scalar_one_or_none()
+    try:
+        with engine.begin() as conn:
+            conn.execute(upsert(table, {"k": 2, "currency": "EURO-DOLLAR"}, ["currency"], ["k"], engine.dialect.name))
+        outcome["upsert"] = "stored"
+    except (OperationalError, sa.exc.DataError) as exc:
+        outcome["upsert"] = f"refused ({getattr(exc.orig, 'args', ['?'])[0]})"
+    meta.drop_all(engine)
+    return outcome
