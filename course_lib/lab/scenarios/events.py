@@ -8,6 +8,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from course_lib import failpoints
 from course_lib.clock import median_ms
 from course_lib.events.domain import Event, ItemAdded, Order, OrderCreated
 from course_lib.events.projections import Projection, order_summary
@@ -101,3 +102,48 @@ def replayed_summary(repo: OrderRepository, order_id: str) -> tuple:
     """The same four facts computed by a full replay, to compare with the projection."""
     order = repo.load(order_id, use_snapshot=False)
     return (order.customer, order.status, order.total, order.version)
+
+
+NAIVE_CHECKPOINT_SAVED = "naive: read model committed"
+
+
+def naive_projection_counts_twice(store: EventStore, crash_after_batch: int = 1, batch_size: int = 8) -> dict[str, int]:
+    """A projection done wrong: the read model and the checkpoint commit in two transactions.
+
+    It counts events into `naive_counts`, committing each batch, then saves its checkpoint separately; a
+    crash between the two (armed at NAIVE_CHECKPOINT_SAVED) leaves the batch counted but not checkpointed,
+    so the restart counts it again. Returns the events in the log and the events it counted.
+    """
+    meta = sa.MetaData()
+    counts = sa.Table("naive_counts", meta, sa.Column("name", sa.String(16), primary_key=True),
+                      sa.Column("n", sa.Integer, nullable=False), sa.Column("position", sa.BigInteger, nullable=False))
+    meta.drop_all(store.engine)
+    meta.create_all(store.engine)
+    with store.engine.begin() as conn:
+        conn.execute(sa.insert(counts).values(name="events", n=0, position=0))
+        conn.execute(sa.insert(counts).values(name="checkpoint", n=0, position=0))
+
+    def run() -> None:
+        while True:
+            with store.engine.connect() as conn:
+                after = conn.execute(sa.select(counts.c.position).where(counts.c.name == "checkpoint")).scalar_one()
+                rows = conn.execute(sa.select(events_table.c.position).where(events_table.c.position > after)
+                                    .order_by(events_table.c.position).limit(batch_size)).scalars().all()
+            if not rows:
+                return
+            with store.engine.begin() as conn:  # transaction 1: the read model
+                conn.execute(sa.update(counts).where(counts.c.name == "events").values(n=counts.c.n + len(rows)))
+            failpoints.point(NAIVE_CHECKPOINT_SAVED)
+            with store.engine.begin() as conn:  # transaction 2: the checkpoint (too late if we died above)
+                conn.execute(sa.update(counts).where(counts.c.name == "checkpoint").values(position=rows[-1]))
+
+    try:
+        with failpoints.crash_at(NAIVE_CHECKPOINT_SAVED, on_hit=crash_after_batch + 1):
+            run()
+    except failpoints.SimulatedCrash:
+        run()  # the restart: from the last checkpoint it saved
+    with store.engine.connect() as conn:
+        counted = conn.execute(sa.select(counts.c.n).where(counts.c.name == "events")).scalar_one()
+        in_log = conn.execute(sa.select(sa.func.count()).select_from(events_table)).scalar_one()
+    meta.drop_all(store.engine)
+    return {"events in the log": in_log, "events counted": counted}
