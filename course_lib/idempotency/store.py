@@ -127,6 +127,11 @@ def _stored_response(row: Any) -> Response:
     return Response(row.response_status, bytes(row.response_body), json.loads(row.response_headers or "{}"))
 
 
+def _whole_seconds(left: timedelta) -> int:
+    """A lease's remaining time as Retry-After says it: whole seconds, rounded up, at least 1."""
+    return max(1, math.ceil(left.total_seconds()))
+
+
 def in_progress(retry_after_s: int) -> Response:
     """409: another attempt with this key holds it; Retry-After is what is left of its lease."""
     return REQUEST_IN_PROGRESS.response(
@@ -205,7 +210,7 @@ class IdempotencyStore:
         elif outcome == ClaimOutcome.COMPLETED:
             return Claim(outcome, row.id, stored=_stored_response(row))
         elif outcome == ClaimOutcome.IN_FLIGHT:
-            return Claim(outcome, row.id, retry_after_s=max(1, math.ceil((row.locked_until - now).total_seconds())))
+            return Claim(outcome, row.id, retry_after_s=_whole_seconds(row.locked_until - now))
         return Claim(outcome, row.id, holder=holder)
 
     def record_and_complete(self, record_id: int, request: Request, key: str, operation: Operation,
@@ -296,9 +301,7 @@ class IdempotencyStore:
             locked_until = conn.execute(sa.select(keys_table.c.locked_until).where(
                 keys_table.c.scope == scope, keys_table.c.idem_key == key)).scalar_one_or_none()
             now = self.now(conn)
-        if locked_until is None:
-            return max(1, math.ceil(self.lease.total_seconds()))
-        return max(1, math.ceil((locked_until - now).total_seconds()))
+        return _whole_seconds(self.lease if locked_until is None else locked_until - now)
 
     def purge_expired(self, batch_size: int = 1000) -> int:
         """Delete expired records in batches (short transactions, no long lock on the table)."""

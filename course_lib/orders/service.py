@@ -31,7 +31,7 @@ from pydantic import ValidationError
 from sqlalchemy.engine import Connection, Engine
 
 from course_lib import failpoints
-from course_lib.backends.sql_backend import database_now, insert_or_keep, reader
+from course_lib.backends.sql_backend import insert_or_keep, reader
 from course_lib.failpoints import SimulatedCrash
 from course_lib.idempotency.keys import HEADER, KeyRejected, fingerprint, hash_for_logs, parse_key
 from course_lib.idempotency.operation import Operation
@@ -118,7 +118,7 @@ class OrderService:
                  lock_lease_ms: int = DEFAULT_LOCK_LEASE_MS, clock: Clock | None = None) -> None:
         """`clock=None`: leases are judged on the database's clock (a lesson may pass a ManualClock)."""
         check_leases(claim_lease, lock_lease_ms)
-        self.engine, self.redis, self.lock_lease_ms, self.clock = engine, redis_client, lock_lease_ms, clock
+        self.engine, self.redis, self.lock_lease_ms = engine, redis_client, lock_lease_ms
         self.store = IdempotencyStore(engine, lease=claim_lease, clock=clock)
         self.operation = Operation(external=self._upsert_order, record=self._answer_with_order)
 
@@ -176,7 +176,7 @@ class OrderService:
                   "items": json.dumps(items, separators=(",", ":")),
                   "request_fingerprint": fingerprint(request.method, request.path, request.body)}
         with self.engine.begin() as conn:
-            values["created_at"] = self.clock() if self.clock is not None else database_now(conn)
+            values["created_at"] = self.store.now(conn)  # the clock the claim's lease is judged by
             conn.execute(insert_or_keep(orders, values, ["user_id", "idem_key"], self.engine.dialect.name))
         failpoints.point(ORDER_UPSERTED)
 
