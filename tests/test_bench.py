@@ -11,30 +11,64 @@ from course_lib.lab.bench import idempotency
 from .conftest import require_services
 
 
-def test_workload_mix_is_deterministic_with_retries_and_crash_retries():
-    ops = idempotency.workload(2000, retry_share=0.3, crash_share=0.05, seed=1)
-    assert ops == idempotency.workload(2000, retry_share=0.3, crash_share=0.05, seed=1)
-    first_seen, retries = set(), 0
-    for op in ops:
+def test_workload_mix_is_deterministic_with_retries_reuses_and_both_crash_kinds():
+    ops = idempotency.workload(4000, retry_share=0.3, crash_share=0.05, seed=1)
+    assert ops == idempotency.workload(4000, retry_share=0.3, crash_share=0.05, seed=1)
+    first_seen: dict[tuple[str, str], int] = {}
+    retries = 0
+    for i, op in enumerate(ops):
         retries += (op.user, op.key) in first_seen
-        first_seen.add((op.user, op.key))
-    assert 0.25 < retries / len(ops) < 0.40  # 30% retries, plus one retry per crash
+        first_seen.setdefault((op.user, op.key), i)
+    assert 0.25 < retries / len(ops) < 0.45  # 30% retries, 2% reuses, plus one retry per crash
     crashed = [i for i, op in enumerate(ops) if op.crash]
-    assert crashed and all(any((o.user, o.key) == (ops[i].user, ops[i].key) for o in ops[i + 1:])
-                           for i in crashed[:-1])
+    assert {ops[i].crash for i in crashed} == {"exception", "death"}
+    assert all(any((o.user, o.key) == (ops[i].user, ops[i].key) for o in ops[i + 1:]) for i in crashed[:-1])
+    reuses = [i for i, op in enumerate(ops) if op.amount == idempotency.OTHER_AMOUNT]
+    assert reuses, "some requests reuse a key with another amount"
+    for i in reuses:  # a reuse comes long after its key's first request, which did not crash
+        first = first_seen[(ops[i].user, ops[i].key)]
+        assert i - first >= idempotency.REUSE_DISTANCE and ops[first].crash is None
 
 
-def test_small_bench_writes_the_report_with_zero_duplicates_and_losses(tmp_path, clean_env):
+def test_small_bench_same_work_both_sides_hold_and_the_model_is_printed(tmp_path, clean_env, capsys):
     require_services()
     out = tmp_path / "idempotency.json"
-    idempotency.main(requests=400, clients=16, crash_share=0.05, repeat=1, out=out)
+    idempotency.main(requests=600, clients=16, crash_share=0.05, mismatch_share=0.05, repeat=1, out=out)
     report = json.loads(out.read_text())
     figures = report["figures"]
-    assert figures["requests"] == 400
-    assert figures["duplicate_executions"] == 0 and figures["lost_completions"] == 0
-    assert figures["ours_rps"] > 0 and figures["peer_rps"] > 0
+    assert figures["requests"] == 600 and report["workload"]["mismatches"] > 0
+    assert set(report["workload"]["crashes_by_kind"]) == {"exception", "death"}
+    assert idempotency.held(report, "ours") and idempotency.held(report, "peer")
+    # Both sides call the provider again after a crash (a takeover or a retry), deduplicated by its key.
+    assert figures["ours_provider_repeats"] > 0 and figures["peer_provider_repeats"] > 0
     assert report["ratio"] == pytest.approx(figures["ours_rps"] / figures["peer_rps"], abs=0.002)
-    assert report["workload"]["crashes"] > 0
+    printed = capsys.readouterr().out
+    for what in ("work:", "crash exception:", "crash death:", "payload validation:"):
+        assert what in printed
+
+
+def test_powertools_redis_layer_drops_the_validation_hash_and_the_peer_keeps_it(clean_env):
+    """Powertools 3.x: with payload_validation_jmespath on the Redis layer, an identical retry of a
+    completed call is refused as a different payload; the benchmark's layer keeps the hash."""
+    from course_lib import backends
+    from course_lib.lab.bench import powertools_peer
+
+    client = backends.redis().new_client()
+    assert powertools_peer.validation_rejects_identical_retry(client, keep_validation_hash=False)
+    assert not powertools_peer.validation_rejects_identical_retry(client, keep_validation_hash=True)
+
+
+def test_the_peers_layer_still_refuses_a_reused_key_with_another_body(clean_env):
+    from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyValidationError
+
+    from course_lib import backends
+    from course_lib.lab.bench import powertools_peer
+
+    call = powertools_peer.wrap(lambda request: {"ok": True}, backends.redis().new_client(), lease_ms=1000)
+    call(request={"user": "u", "key": "k", "body": {"amount": 1000}})
+    assert call(request={"user": "u", "key": "k", "body": {"amount": 1000}}) == {"ok": True}
+    with pytest.raises(IdempotencyValidationError):
+        call(request={"user": "u", "key": "k", "body": {"amount": 2000}})
 
 
 def test_events_bench_reports_ratios_for_the_same_work(tmp_path):

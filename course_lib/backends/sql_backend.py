@@ -226,6 +226,13 @@ def database_now(conn: Connection) -> datetime:
     return datetime.fromisoformat(text)
 
 
+def database_now_column(conn: Connection) -> sa.ColumnElement[datetime]:
+    """`database_now` as a column expression, to read the time in the same SELECT as a record."""
+    if is_mysql(conn):
+        return sa.type_coerce(sa.func.utc_timestamp(6), sa.DateTime())
+    return sa.type_coerce(sa.func.strftime("%Y-%m-%d %H:%M:%f", "now"), sa.DateTime())
+
+
 def reader(engine: Engine) -> Engine:
     """The same engine and pool, for transactions that only read.
 

@@ -34,7 +34,8 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import OperationalError
 
 from course_lib import failpoints
-from course_lib.backends.sql_backend import database_now, insert_ignore
+from course_lib.backends.columns import is_mysql
+from course_lib.backends.sql_backend import database_now, database_now_column, insert_ignore
 from course_lib.failpoints import SimulatedCrash
 from course_lib.idempotency.keys import HEADER, KeyRejected, fingerprint, parse_key
 from course_lib.idempotency.operation import Operation
@@ -123,6 +124,11 @@ def _transaction(engine: Engine, fn: Callable[[Connection], Any]) -> Any:
     raise AssertionError("unreachable")
 
 
+def _mysql_later(moment: sa.ColumnElement[Any], delta: timedelta) -> sa.ColumnElement[Any]:
+    """`moment + delta` evaluated by MySQL/MariaDB (whole microseconds)."""
+    return sa.func.date_add(moment, sa.text(f"INTERVAL {int(delta / timedelta(microseconds=1))} MICROSECOND"))
+
+
 def _stored_response(row: Any) -> Response:
     return Response(row.response_status, bytes(row.response_body), json.loads(row.response_headers or "{}"))
 
@@ -163,55 +169,93 @@ class IdempotencyStore:
                 "holder": holder, "locked_until": now + self.lease, "created_at": now,
                 "expires_at": now + self.retention}
 
+    def _fresh_claim(self, conn: Connection, scope: str, key: str, fp: str, holder: str) -> dict[str, Any]:
+        """A new claim's values. On MySQL/MariaDB with the database's clock, its timestamps are SQL
+        expressions evaluated by the INSERT itself: no round trip just to read the time."""
+        if self.clock is None and is_mysql(conn):
+            now = sa.func.utc_timestamp(6)
+            return {"scope": scope, "idem_key": key, "fingerprint": fp, "status": KeyStatus.IN_PROGRESS.value,
+                    "holder": holder, "locked_until": _mysql_later(now, self.lease), "created_at": now,
+                    "expires_at": _mysql_later(now, self.retention)}
+        return self._fresh(scope, key, fp, self.now(conn), holder)
+
+    def _read_record(self, conn: Connection, scope: str, key: str, lock: bool = False) -> tuple[Any, datetime]:
+        """The key's record (or None) and the time to judge it by: the database's clock is read in the same
+        SELECT as the record, one round trip for both."""
+        columns = [] if self.clock is not None else [database_now_column(conn).label("judged_at")]
+        query = sa.select(keys_table, *columns).where(keys_table.c.scope == scope, keys_table.c.idem_key == key)
+        row = conn.execute(query.with_for_update() if lock else query).first()
+        if self.clock is not None:
+            return row, self.clock()
+        return row, row.judged_at if row is not None else self.now(conn)
+
     def decide(self, row: Any, fp: str, now: datetime) -> ClaimOutcome:
         """The decision rule (`decide_claim`); a method so a subclass can swap it (the lesson's exercise)."""
         return decide_claim(row, fp, now)
 
+    def _decided(self, row: Any, fp: str, now: datetime) -> ClaimOutcome:
+        decided = self.decide(row, fp, now)
+        try:
+            return ClaimOutcome(decided)
+        except ValueError:
+            raise ValueError(f"decide() returned {decided!r}; expected one of {[o.value for o in ClaimOutcome]}"
+                             ) from None
+
     def claim_key(self, scope: str, key: str, fp: str) -> Claim:
-        """Claim (scope, key) for this request, or say why not. Two short transactions at most."""
+        """Claim (scope, key) for this request, or say why not.
+
+        One short transaction answers almost every request: the INSERT wins (new key), or it loses and
+        a plain read of the winner's record decides a replay, a reused key or an attempt in flight;
+        none of those changes the record, so none needs a lock. Only a takeover or a record past
+        retention rewrites the record, in a second transaction that reads it under a lock first.
+        """
         holder = secrets.token_hex(16)
 
-        def insert(conn: Connection) -> int | None:
+        def insert_or_read(conn: Connection) -> Claim | None:
             # INSERT IGNORE: the unique (scope, idem_key) index picks exactly one winner; the
             # losers get "0 rows affected" instead of an error, and no gap locks from a SELECT.
-            fresh = self._fresh(scope, key, fp, self.now(conn), holder)
+            fresh = self._fresh_claim(conn, scope, key, fp, holder)
             result = conn.execute(insert_ignore(keys_table, fresh, self.engine.dialect.name))
-            return result.lastrowid if result.rowcount == 1 else None
+            if result.rowcount == 1:
+                return Claim(ClaimOutcome.NEW, result.lastrowid, holder=holder)
+            row, now = self._read_record(conn, scope, key)
+            if row is None:  # purged since the INSERT looked: claim it under a lock
+                return None
+            return self._answer(row, self._decided(row, fp, now), now)
 
-        record_id = _transaction(self.engine, insert)
-        if record_id is not None:
-            return Claim(ClaimOutcome.NEW, record_id, holder=holder)
-        return _transaction(self.engine, lambda conn: self._inspect(conn, scope, key, fp, holder))
+        claim = _transaction(self.engine, insert_or_read)
+        return claim or _transaction(self.engine, lambda conn: self._inspect(conn, scope, key, fp, holder))
+
+    @staticmethod
+    def _answer(row: Any, outcome: ClaimOutcome, now: datetime) -> Claim | None:
+        """The claim for an outcome that leaves the record as it is; None for one that rewrites it."""
+        if outcome == ClaimOutcome.COMPLETED:
+            return Claim(outcome, row.id, stored=_stored_response(row))
+        if outcome == ClaimOutcome.IN_FLIGHT:
+            return Claim(outcome, row.id, retry_after_s=_whole_seconds(row.locked_until - now))
+        if outcome == ClaimOutcome.MISMATCH:
+            return Claim(outcome, row.id)
+        return None
 
     def _id(self, conn: Connection, scope: str, key: str) -> int:
         return conn.execute(sa.select(keys_table.c.id).where(keys_table.c.scope == scope,
                                                              keys_table.c.idem_key == key)).scalar_one()
 
     def _inspect(self, conn: Connection, scope: str, key: str, fp: str, holder: str) -> Claim:
-        row = conn.execute(sa.select(keys_table).where(keys_table.c.scope == scope, keys_table.c.idem_key == key)
-                           .with_for_update()).first()
-        now = self.now(conn)
-        fresh = self._fresh(scope, key, fp, now, holder)
+        """Read the record under a lock and decide again: the takeover and retention paths rewrite it."""
+        row, now = self._read_record(conn, scope, key, lock=True)
         if row is None:  # purged between our insert attempt and this read
-            conn.execute(sa.insert(keys_table).values(fresh))
+            conn.execute(sa.insert(keys_table).values(self._fresh_claim(conn, scope, key, fp, holder)))
             return Claim(ClaimOutcome.NEW, self._id(conn, scope, key), holder=holder)
-        decided = self.decide(row, fp, now)
-        try:
-            outcome = ClaimOutcome(decided)
-        except ValueError:
-            raise ValueError(f"decide() returned {decided!r}; expected one of {[o.value for o in ClaimOutcome]}"
-                             ) from None
+        outcome = self._decided(row, fp, now)
         if outcome == ClaimOutcome.NEW:  # past retention: the old record no longer protects anything
             conn.execute(sa.update(keys_table).where(keys_table.c.id == row.id)
-                         .values(**fresh, response_status=None, response_headers=None, response_body=None))
+                         .values(**self._fresh(scope, key, fp, now, holder), response_status=None,
+                                 response_headers=None, response_body=None))
         elif outcome == ClaimOutcome.TAKEOVER:  # the holder's lease ran out: it crashed or stalled
             conn.execute(sa.update(keys_table).where(keys_table.c.id == row.id)
                          .values(locked_until=now + self.lease, holder=holder))
-        elif outcome == ClaimOutcome.COMPLETED:
-            return Claim(outcome, row.id, stored=_stored_response(row))
-        elif outcome == ClaimOutcome.IN_FLIGHT:
-            return Claim(outcome, row.id, retry_after_s=_whole_seconds(row.locked_until - now))
-        return Claim(outcome, row.id, holder=holder)
+        return self._answer(row, outcome, now) or Claim(outcome, row.id, holder=holder)
 
     def record_and_complete(self, record_id: int, request: Request, key: str, operation: Operation,
                             external: Any) -> Response:
