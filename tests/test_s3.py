@@ -32,6 +32,7 @@ from course_lib.s3 import (
     plan,
     url_expired,
 )
+from course_lib.s3.integrity import Checksums, crc32_checksum
 from course_lib.s3.lookahead import SignAhead
 from course_lib.s3.plan import GiB, Part, TiB
 from course_lib.s3.uploader import PART_STORED
@@ -142,7 +143,8 @@ def test_the_first_wave_is_one_request_whichever_worker_comes_first():
 
 def test_parts_the_server_already_holds_are_never_signed():
     data = blob(32 * 1024)
-    held = {n: part_etag(md5_digest(data[(n - 1) * 1024:n * 1024])) for n in range(1, 33) if n % 2}
+    held = {n: {"etag": '"opaque"', "crc32": crc32_checksum(data[(n - 1) * 1024:n * 1024])} for n in range(1, 33)
+            if n % 2}
     signer = RecordingSigner()
     ahead = sign_ahead(signer, skip=held)
     missing = [n for n in range(1, 33) if ahead.needed(n)]
@@ -167,7 +169,7 @@ def test_a_32_part_upload_makes_a_handful_of_sign_calls(world):
     up = Uploader(server.url, token, concurrency=8, progress=False)
     result = up.upload(blob(32 * 5 * MiB, seed=9), "many.bin", part_size=5 * MiB)
     up.close()
-    assert result.etag == result.expected_etag and result.sent == 32
+    assert result.checksum == result.expected_checksum and result.sent == 32
     assert result.sign_calls <= 8, f"{result.sign_calls} sign calls for 32 parts"
 
 
@@ -176,7 +178,7 @@ def test_a_32_part_upload_makes_a_handful_of_sign_calls(world):
 def test_upload_completes_with_the_multipart_etag_and_the_same_bytes(uploader):
     data = blob(12 * MiB)
     result = uploader.upload(data, "twelve.bin", part_size=5 * MiB)
-    assert result.etag == result.expected_etag and result.etag.endswith('-3"')
+    assert result.checksum == result.expected_checksum and result.checksum.endswith("-3")
     assert uploader.download(result.upload_id) == data
 
 
@@ -186,7 +188,7 @@ def test_twenty_percent_failing_puts_still_complete_256_mib_with_the_right_etag(
     up = Uploader(server.url, token, transport=faults, progress=False)
     data = os.urandom(256 * MiB)
     result = up.upload(data, "big.bin")
-    assert result.etag == result.expected_etag
+    assert result.checksum == result.expected_checksum
     assert sum(faults.injected.values()) > 0 and result.retries >= sum(faults.injected.values())
     up.close()
 
@@ -198,7 +200,7 @@ def test_a_corrupted_part_is_rejected_and_sent_again(world):
     data = blob(15 * MiB, seed=2)
     result = up.upload(data, "corrupt.bin", part_size=5 * MiB)
     assert faults.injected["corrupted"] > 0 and result.retries >= faults.injected["corrupted"]
-    assert result.etag == result.expected_etag and up.download(result.upload_id) == data
+    assert result.checksum == result.expected_checksum and up.download(result.upload_id) == data
     up.close()
 
 
@@ -206,7 +208,7 @@ def test_a_file_that_changes_during_the_upload_stops_it_with_a_clear_error(world
     path = tmp_path / "changing.bin"
     path.write_bytes(blob(10 * MiB, seed=5))
     created = uploader.start("changing.bin", 10 * MiB, part_size=5 * MiB)
-    hashed = md5_digest(path.read_bytes()[:5 * MiB])
+    hashed = Checksums.of(path.read_bytes()[:5 * MiB])
     path.write_bytes(blob(10 * MiB, seed=6))  # someone writes to the file between hashing and sending
     with pytest.raises(UploadFailed, match="the file changed during the upload"):
         uploader.put_part(created["upload_id"], Part(1, 0, 5 * MiB), path.read_bytes()[:5 * MiB], hashed, 0.0)
@@ -226,7 +228,7 @@ def test_a_crashed_upload_resumes_sending_only_the_missing_parts(world):
     assert 3 <= len(stored) <= 4  # the crash point, plus at most the other part on the wire
     result = uploader.resume(upload_id, data)
     assert result.sent == 8 - len(stored) and {p.number for p in result.parts}.isdisjoint(stored)
-    assert result.etag == result.expected_etag and uploader.download(upload_id) == data
+    assert result.checksum == result.expected_checksum and uploader.download(upload_id) == data
     uploader.close()
 
 
@@ -239,7 +241,7 @@ def test_after_abort_parts_are_refused_without_retrying(uploader):
     data = blob(5 * MiB)
     start = time.perf_counter()
     with pytest.raises((UploadAborted, UploadFailed), match="aborted"):
-        uploader.put_part(created["upload_id"], Part(1, 0, 5 * MiB), data, md5_digest(data), start)
+        uploader.put_part(created["upload_id"], Part(1, 0, 5 * MiB), data, Checksums.of(data), start)
     assert time.perf_counter() - start < 2, "no backoff-and-retry loop on an aborted upload"
 
 
@@ -251,7 +253,7 @@ def test_complete_refuses_missing_unordered_small_or_mismatched_parts(world, upl
     from course_lib.s3.plan import Part
     t0 = time.perf_counter()
     done = [uploader.put_part(upload_id, Part(n, (n - 1) * 5 * MiB, min(5 * MiB, len(data) - (n - 1) * 5 * MiB)),
-                              chunk := data[(n - 1) * 5 * MiB:n * 5 * MiB], md5_digest(chunk), t0) for n in (1, 2, 3)]
+                              chunk := data[(n - 1) * 5 * MiB:n * 5 * MiB], Checksums.of(chunk), t0) for n in (1, 2, 3)]
     refs = [{"number": p.number, "etag": p.etag} for p in done]
     complete = lambda parts: uploader.api.post(f"/api/uploads/{upload_id}/complete", json={"parts": parts})  # noqa: E731
     assert complete(refs[:2]).json()["title"] == "Parts missing"
@@ -267,9 +269,9 @@ def test_a_part_of_the_wrong_size_is_refused_at_complete(world, uploader):
     from course_lib.s3.plan import Part
     t0 = time.perf_counter()
     small = data[:1 * MiB]  # a client bug: part 1 sent short
-    first = uploader.put_part(created["upload_id"], Part(1, 0, MiB), small, md5_digest(small), t0)
+    first = uploader.put_part(created["upload_id"], Part(1, 0, MiB), small, Checksums.of(small), t0)
     rest = data[5 * MiB:]
-    second = uploader.put_part(created["upload_id"], Part(2, 5 * MiB, 5 * MiB), rest, md5_digest(rest), t0)
+    second = uploader.put_part(created["upload_id"], Part(2, 5 * MiB, 5 * MiB), rest, Checksums.of(rest), t0)
     answer = uploader.api.post(f"/api/uploads/{created['upload_id']}/complete",
                                json={"parts": [{"number": 1, "etag": first.etag}, {"number": 2, "etag": second.etag}]})
     assert answer.status_code == 422 and answer.json()["title"] == "Part has the wrong size"
@@ -278,11 +280,11 @@ def test_a_part_of_the_wrong_size_is_refused_at_complete(world, uploader):
 def test_wrong_part_numbers_and_expired_urls_are_caught(world, uploader):
     _server, service, _token, _ = world
     created = uploader.start("numbers.bin", 10 * MiB, 5 * MiB)
-    checksums = {"content_md5": "AAAAAAAAAAAAAAAAAAAAAA==", "crc32": "AAAAAA=="}
+    checksums = {"crc32": "AAAAAA=="}
     signed = uploader.api.post(f"/api/uploads/{created['upload_id']}/sign", json={"parts": {"3": checksums}})
     assert signed.status_code == 422 and signed.json()["title"] == "Wrong part number"
     short = UploadService(service.engine, service.s3, bucket=service.bucket, url_expiry_s=1)
-    url = short.sign(1, created["upload_id"], {1: ("AAAAAAAAAAAAAAAAAAAAAA==", "AAAAAA==")})[0]["url"]
+    url = short.sign(1, created["upload_id"], {1: ("AAAAAA==", None)})[0]["url"]
     signed_at = datetime.strptime(parse_qs(urlsplit(url).query)["X-Amz-Date"][0], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
     assert not url_expired(url, now=signed_at)
     assert url_expired(url, now=signed_at + timedelta(seconds=1)), \
@@ -345,4 +347,4 @@ def test_a_403_on_a_part_url_signs_it_again_instead_of_failing_the_upload(upload
         result = flaky.upload(data, "resigned.bin", part_size=5 * MiB)
     finally:
         flaky.close()
-    assert refused["count"] == 1 and result.etag == result.expected_etag and result.sign_calls >= 2
+    assert refused["count"] == 1 and result.checksum == result.expected_checksum and result.sign_calls >= 2

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,6 +46,19 @@ class S3Backend:
         """A boto3 S3 client for this endpoint; `config` overrides botocore Config fields."""
         cfg = CLIENT_CONFIG.merge(Config(**config)) if config else CLIENT_CONFIG
         return boto3.client("s3", endpoint_url=self.endpoint, region_name=REGION, config=cfg, **self.credentials)
+
+    @contextmanager
+    def etags_not_md5(self) -> Iterator[None]:
+        """Within the block, the embedded server answers ETags that are not MD5 digests, as S3 does for objects
+        encrypted with SSE-KMS or SSE-C. On a real endpoint, use a bucket with default SSE-KMS encryption."""
+        if self._server is None:
+            raise RuntimeError(f"{self.server} is not the embedded server: to see ETags that are not MD5s, upload to "
+                               "a bucket whose default encryption is SSE-KMS")
+        self._server.app.opaque_etags = True
+        try:
+            yield
+        finally:
+            self._server.app.opaque_etags = False
 
     def close(self) -> None:
         if self._server is not None:
@@ -95,14 +110,15 @@ def _connect(endpoint: str) -> S3Backend:
 
 
 def start_embedded() -> S3Backend:
-    """moto's S3 server on a free loopback port in a daemon thread of this process."""
+    """moto's S3 server on a free loopback port in a daemon thread of this process, behind the checks S3
+    makes and moto does not (`s3_fidelity`: checksums verified per part, the composite checksum at complete)."""
     import moto
-    from moto.server import ThreadedMotoServer  # heavy import, paid only when used
+
+    from course_lib.backends.s3_fidelity import Server  # imports moto's server: paid only when used
 
     # werkzeug logs every request at INFO; in a notebook that buries the lesson's own output.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    return S3Backend(endpoint=f"http://{host}:{port}", embedded=True, server="moto server (in-process)",
+    server = Server().start()
+    return S3Backend(endpoint=server.endpoint, embedded=True,
+                     server="moto server (in-process, with S3's checksum checks)",
                      version=moto.__version__, credentials=dict(EMBEDDED_CREDENTIALS), _server=server)

@@ -1,7 +1,7 @@
 """Hashing and signing ahead of the PUTs, so that neither sits on a part's critical path.
 
 A part cannot be signed before its checksums are known (its URL is bound to them), and it cannot be
-sent before it is signed. Done inline, every part paid read + MD5 + CRC32 + one API round trip before
+sent before it is signed. Done inline, every part paid read + checksums + one API round trip before
 its first byte left: 32 sign requests for a 256 MiB file, each slowed by the CPU the hashing and the
 server were using. So:
 
@@ -22,7 +22,7 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 
-from course_lib.s3.integrity import Checksums, part_etag
+from course_lib.s3.integrity import Checksums, Integrity
 from course_lib.s3.plan import Part
 
 Signer = Callable[[dict[int, Checksums]], list[dict]]
@@ -32,13 +32,14 @@ Reader = Callable[[Part], bytes]
 class SignAhead:
     """Checksums and presigned URLs for `parts`, produced ahead of the worker that sends each part.
 
-    `skip` maps part numbers to the ETag the server already holds (a resumed upload): such a part,
-    once hashed and found identical, is never signed.
+    `skip` maps part numbers to what the server already holds (a resumed upload: ListParts' "etag" and
+    "crc32"): such a part, once hashed and found identical, is never signed.
     """
 
     def __init__(self, parts: list[Part], read: Reader, sign: Signer, window: int, lookahead: int,
-                 skip: dict[int, str] | None = None, url_expired: Callable[[str], bool] = lambda url: False) -> None:
-        self._parts, self._read, self._sign = parts, read, sign
+                 skip: dict[int, dict] | None = None, url_expired: Callable[[str], bool] = lambda url: False,
+                 integrity: Integrity = "crc32") -> None:
+        self._parts, self._read, self._sign, self._integrity = parts, read, sign, integrity
         self._index = {p.number: i for i, p in enumerate(parts)}
         self._window, self._lookahead = max(1, window), max(1, window, lookahead)
         self._skip, self._expired = skip or {}, url_expired
@@ -62,7 +63,10 @@ class SignAhead:
 
     def needed(self, number: int) -> bool:
         """False when the server already holds exactly these bytes for this part (resume)."""
-        return self._skip.get(number) != part_etag(self.checksums(number).md5)
+        return not self._held(number, self.checksums(number))
+
+    def _held(self, number: int, checksums: Checksums) -> bool:
+        return number in self._skip and checksums.held_by(self._skip[number])
 
     def url(self, number: int) -> dict:
         """A presigned URL for this part: one signed ahead, or a fresh batch of every part not yet settled
@@ -80,7 +84,7 @@ class SignAhead:
                 part, future = self._parts[i], self._hashes[self._parts[i].number]
                 if part.number != number and (part.number in self._settled or (i >= window_end and not future.done())):
                     continue
-                if part.number != number and self._skip.get(part.number) == part_etag(future.result().md5):
+                if part.number != number and self._held(part.number, future.result()):
                     self._settled.add(part.number)  # the server holds it: never signed
                     continue
                 batch[part.number] = future.result()
@@ -97,7 +101,7 @@ class SignAhead:
         return self._open_from
 
     def _checksums_of(self, part: Part) -> Checksums:
-        return Checksums.of(self._read(part))
+        return Checksums.of(self._read(part), self._integrity)
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)

@@ -1,10 +1,11 @@
 """The backend's half of a presigned multipart upload: it holds the credentials, the client never does.
 
     create   -> S3 CreateMultipartUpload; the plan (part size, count) recorded for this user
-    sign     -> presigned PUT URLs for some part numbers, each bound to that part's Content-MD5
+    sign     -> presigned PUT URLs for some part numbers, each bound to that part's CRC32 (and Content-MD5
+                when the client asks for the legacy path)
     parts    -> S3 ListParts (what a resuming client still has to send)
     complete -> checks the client's part list against the plan and S3's ListParts, then
-                CompleteMultipartUpload; the object's ETag must be the multipart ETag of those parts
+                CompleteMultipartUpload; answers the object's composite CRC32 for the client to check
     abort    -> AbortMultipartUpload (and the lifecycle rule cleans up what nobody aborts)
 
 Checks made here because the embedded server (moto) does not make them: part numbers within the
@@ -120,9 +121,9 @@ class UploadService:
         return {"upload_id": upload_id, "key": key, "size": size, "part_size": parts.part_size,
                 "part_count": parts.count}
 
-    def sign(self, user_id: int, upload_id: str, parts: dict[int, tuple[str, str]]) -> list[dict[str, Any]]:
-        """Presigned PUT URLs for {part number: (base64 Content-MD5, base64 CRC32)}; each URL accepts only a
-        body with those checksums."""
+    def sign(self, user_id: int, upload_id: str, parts: dict[int, tuple[str, str | None]]) -> list[dict[str, Any]]:
+        """Presigned PUT URLs for {part number: (base64 CRC32, base64 Content-MD5 or None)}; each URL accepts
+        only a body with those checksums."""
         row = self._open(user_id, upload_id)
         count = plan(row.size, row.part_size).count
         wrong = sorted(n for n in parts if not 1 <= n <= count)
@@ -134,9 +135,10 @@ class UploadService:
         return [{"number": n, "url": self.s3.generate_presigned_url(
                     "upload_part", ExpiresIn=self.url_expiry_s,
                     Params={"Bucket": self.bucket, "Key": row.object_key, "UploadId": upload_id, "PartNumber": n,
-                            "ContentMD5": md5, "ChecksumCRC32": crc}),
-                 "headers": {"Content-MD5": md5, "x-amz-checksum-crc32": crc}, "expires_at": _iso(expires_at)}
-                for n, (md5, crc) in sorted(parts.items())]
+                            "ChecksumCRC32": crc, **({"ContentMD5": md5} if md5 else {})}),
+                 "headers": {"x-amz-checksum-crc32": crc, **({"Content-MD5": md5} if md5 else {})},
+                 "expires_at": _iso(expires_at)}
+                for n, (crc, md5) in sorted(parts.items())]
 
     def list_parts(self, user_id: int, upload_id: str) -> list[dict[str, Any]]:
         row = self._record(user_id, upload_id)
@@ -164,7 +166,13 @@ class UploadService:
         with self.engine.begin() as conn:
             conn.execute(sa.update(uploads).where(uploads.c.id == row.id).values(status="completed",
                                                                                  etag=done["ETag"]))
-        return {"key": row.object_key, "etag": done["ETag"], "size": row.size}
+        return {"key": row.object_key, "etag": done["ETag"], "size": row.size,
+                "checksum_crc32": done.get("ChecksumCRC32") or self._object_checksum(row.object_key)}
+
+    def _object_checksum(self, key: str) -> str | None:
+        """The object's composite CRC32 from HeadObject, for servers whose complete answer omits it."""
+        head = self.s3.head_object(Bucket=self.bucket, Key=key, ChecksumMode="ENABLED")
+        return head.get("ChecksumCRC32")
 
     def _check_parts(self, row: Any, parts: list[dict[str, Any]], stored: dict[int, dict[str, Any]]) -> None:
         expected = plan(row.size, row.part_size).parts()

@@ -4,12 +4,16 @@
     result = uploader.upload(path)            # init, sign, parallel PUTs with retries, complete
     result = uploader.resume(upload_id, path) # after a crash: ListParts, send only what is missing
 
-Each part: MD5 and CRC32 its bytes, get a URL bound to those checksums from the API, PUT the bytes
-with Content-MD5, and compare the ETag the server answers with the local MD5 (the embedded server does
-not check Content-MD5, so the client does). Hashing and signing run ahead of the PUTs, several parts
+Each part: CRC32 its bytes, get a URL bound to that checksum from the API, PUT the bytes with
+x-amz-checksum-crc32; the server refuses a body that does not match (400 BadDigest) and answers the
+CRC32 of what it stored, which must be ours. Hashing and signing run ahead of the PUTs, several parts
 to a sign call (`lookahead.SignAhead`). Failures (5xx, timeouts, a corrupted part) are retried with
 full jitter from course_lib.retry; a part of an aborted upload is not retried. At the end the
-object's ETag must equal the multipart ETag computed locally.
+object's composite checksum (CRC32 of the parts' CRC32s, "-N") must equal the one computed locally.
+
+`integrity="md5"` is the legacy path the lesson explains: Content-MD5 per part, each part's ETag
+compared with its MD5, the object's ETag with the multipart ETag. It breaks where the ETag is not an
+MD5 (SSE-KMS, SSE-C): every part then looks corrupted.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ from tqdm.auto import tqdm
 
 from course_lib import failpoints
 from course_lib.retries.policies import FullJitter, RetriesExhausted, Retryable, RetryPlan, retry
-from course_lib.s3.integrity import Checksums, md5_digest, multipart_etag, part_etag
+from course_lib.s3.integrity import Checksums, Integrity, multipart_etag, object_checksum
 from course_lib.s3.lookahead import SignAhead
 from course_lib.s3.plan import Part, PartPlan
 
@@ -68,8 +72,10 @@ class UploadResult:
     upload_id: str
     key: str
     size: int
+    integrity: Integrity = "crc32"
     etag: str = ""
-    expected_etag: str = ""
+    checksum: str = ""  # what the server reports: the composite CRC32 (crc32 path) or the object's ETag (md5 path)
+    expected_checksum: str = ""  # the same, computed locally from what we sent
     parts: list[PartResult] = field(default_factory=list)
     seconds: float = 0.0  # the whole call: create (or ListParts for a resume) to complete
     complete_seconds: float = 0.0  # the server assembling the parts (CompleteMultipartUpload)
@@ -116,11 +122,11 @@ class Uploader:
 
     def __init__(self, api_url: str, token: str, concurrency: int = DEFAULT_CONCURRENCY,
                  transport: httpx.BaseTransport | None = None, seed: int = 0, progress: bool = True,
-                 timeout_s: float = 60.0) -> None:
+                 timeout_s: float = 60.0, integrity: Integrity = "crc32") -> None:
         self.api = httpx.Client(base_url=api_url, headers={"Authorization": f"Bearer {token}"}, timeout=timeout_s)
         limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
         self.http = httpx.Client(transport=transport, limits=limits, timeout=timeout_s)
-        self.concurrency, self.seed, self.progress = concurrency, seed, progress
+        self.concurrency, self.seed, self.progress, self.integrity = concurrency, seed, progress, integrity
         self._aborted: set[str] = set()
         # The client's own record of uploads it started and has not completed: what a real client
         # keeps in a state file so that, after a crash, it knows which upload to resume.
@@ -143,9 +149,9 @@ class Uploader:
         body = {"filename": filename, "size": size, **({"part_size": part_size} if part_size else {})}
         return self._api("POST", "/api/uploads", json=body)
 
-    def sign(self, upload_id: str, number: int, data: bytes, digest: bytes | None = None) -> dict:
-        """A presigned PUT URL for part `number`, bound to these bytes' MD5 and CRC32."""
-        return self.sign_parts(upload_id, {number: Checksums.of(data, digest)})[0]
+    def sign(self, upload_id: str, number: int, data: bytes, checksums: Checksums | None = None) -> dict:
+        """A presigned PUT URL for part `number`, bound to these bytes' checksums."""
+        return self.sign_parts(upload_id, {number: checksums or Checksums.of(data, self.integrity)})[0]
 
     def sign_parts(self, upload_id: str, parts: dict[int, Checksums]) -> list[dict]:
         """Presigned PUT URLs for several parts in one request, each bound to its part's checksums."""
@@ -164,13 +170,13 @@ class Uploader:
 
     # -- one part ------------------------------------------------------------------------------------
 
-    def put_part(self, upload_id: str, part: Part, data: bytes, digest: bytes, t0: float,
+    def put_part(self, upload_id: str, part: Part, data: bytes, checksums: Checksums, t0: float,
                  url: Callable[[], dict] | None = None) -> PartResult:
-        """PUT one part until the server holds exactly these bytes (ETag == local MD5 `digest`).
+        """PUT one part until the server holds exactly these bytes (`checksums`, taken when they were read).
         `url` gives a presigned URL (one signed ahead); by default each part asks the API for its own.
         A retry reuses the URL until it expires."""
         attempts, started, signed, refused_403 = 0, time.perf_counter() - t0, None, False
-        own_url = lambda: self.sign(upload_id, part.number, data, digest)  # noqa: E731
+        own_url = lambda: self.sign(upload_id, part.number, data, checksums)  # noqa: E731
         new_url = url or own_url
 
         def attempt() -> str:
@@ -189,15 +195,14 @@ class Uploader:
                 signed, refused_403 = None, True
                 raise Retryable(f"part {part.number}: 403 on its signed URL; signing it again")
             self._check_put(response, upload_id, part, refused)
-            etag = response.headers.get("etag", "")
-            if etag != part_etag(digest):  # the server stored other bytes than the ones hashed
-                raise refused(f"server ETag {etag} != local MD5 {digest.hex()} (corrupted)")
-            return etag
+            if differs := checksums.stored_as_sent(response.headers, self.integrity):
+                raise refused(differs)  # the server stored other bytes than the ones hashed
+            return str(response.headers.get("etag", ""))
 
         def refused(reason: str) -> Exception:
             """Bytes the server did not store as hashed: damaged on the way (send again), or the part was
             read again after hashing and the source had changed in between (stop: retrying cannot help)."""
-            if md5_digest(data) != digest:
+            if Checksums.of(data, self.integrity) != checksums:
                 return UploadFailed(f"part {part.number} is no longer the bytes that were hashed: the file changed "
                                     "during the upload; upload it again once nothing is writing to it")
             return Retryable(f"part {part.number}: {reason}")
@@ -250,29 +255,30 @@ class Uploader:
             raise UploadFailed(f"upload {upload_id} was started for {status['size']} bytes, this source has "
                                f"{_size(source)}: resume with the same file")
         t0 = time.perf_counter()
-        stored = {p["number"]: p["etag"] for p in self.list_parts(upload_id)}
+        stored = {p["number"]: p for p in self.list_parts(upload_id)}
         return self._send(status, source, skip=stored, t0=t0)
 
-    def _send(self, created: dict, source: Source, skip: dict[int, str], t0: float) -> UploadResult:
+    def _send(self, created: dict, source: Source, skip: dict[int, dict], t0: float) -> UploadResult:
         """Every part in a worker: take its checksums (hashed ahead), skip it if the server already holds
         those bytes, else read it, take its URL (signed ahead) and PUT it. Then complete. Times count
         from `t0`, before the upload was created (or, for a resume, before ListParts)."""
         upload_id = created["upload_id"]
         plan = PartPlan(created["size"], created["part_size"])
-        result = UploadResult(upload_id, created["key"], created["size"])
+        result = UploadResult(upload_id, created["key"], created["size"], self.integrity)
         bar = tqdm(total=plan.size, unit="B", unit_scale=True, desc=f"upload {created['key'][-24:]}",
                    disable=not self.progress, leave=False)
         ahead = SignAhead(plan.parts(), lambda part: _read(source, part),
                           lambda parts: self.sign_parts(upload_id, parts), window=self.concurrency,
-                          lookahead=2 * self.concurrency, skip=skip, url_expired=url_expired)
-        lock, done, digests, failed = threading.Lock(), [], {}, threading.Event()
+                          lookahead=2 * self.concurrency, skip=skip, url_expired=url_expired,
+                          integrity=self.integrity)
+        lock, done, hashed, failed = threading.Lock(), [], {}, threading.Event()
 
         def one(part: Part) -> None:
             if failed.is_set():  # another part failed for good (or the client died): send nothing more
                 return
-            digest = digests[part.number] = ahead.checksums(part.number).md5
+            checksums = hashed[part.number] = ahead.checksums(part.number)
             if ahead.needed(part.number):
-                outcome = self.put_part(upload_id, part, _read(source, part), digest, t0,
+                outcome = self.put_part(upload_id, part, _read(source, part), checksums, t0,
                                         url=lambda: ahead.url(part.number))
                 with lock:
                     done.append(outcome)
@@ -300,18 +306,30 @@ class Uploader:
             bar.close()
             ahead.close()
         result.parts, result.sign_calls = sorted(done, key=lambda p: p.number), ahead.sign_calls
-        etags = {n: part_etag(d) for n, d in digests.items()}
+        # The ETag the server gave each part is only a handle for complete; what was checked is its checksum.
+        etags = {**{n: stored["etag"] for n, stored in skip.items()}, **{p.number: p.etag for p in result.parts}}
         completing = time.perf_counter()
         completed = self._api("POST", f"/api/uploads/{upload_id}/complete",
-                              json={"parts": [{"number": n, "etag": etags[n]} for n in sorted(etags)]})
-        result.etag = completed["etag"]
-        result.expected_etag = multipart_etag(digests[n] for n in sorted(digests))
+                              json={"parts": [{"number": n, "etag": etags[n]} for n in sorted(hashed)]})
         result.seconds, result.complete_seconds = time.perf_counter() - t0, time.perf_counter() - completing
         self.journal.pop(upload_id, None)
-        if result.etag != result.expected_etag:
-            raise UploadFailed(f"the object's ETag {result.etag} is not the multipart ETag of what we sent "
-                               f"({result.expected_etag}): the server assembled something else; do not trust it")
+        self._verify(result, completed, [hashed[n] for n in sorted(hashed)])
         return result
+
+    def _verify(self, result: UploadResult, completed: dict, sent: list[Checksums]) -> None:
+        """The object must be our parts in our order: its composite CRC32 (or, legacy, its multipart ETag)
+        equal to the one computed from what we sent."""
+        result.etag = completed["etag"]
+        if self.integrity == "md5":
+            result.checksum, result.expected_checksum = result.etag, multipart_etag(c.md5 for c in sent if c.md5)
+        else:
+            result.checksum, result.expected_checksum = completed.get("checksum_crc32") or "", object_checksum(sent)
+            if not result.checksum:
+                raise UploadFailed("the server reported no checksum for the object, so nothing proves it is our "
+                                   "parts: use an S3 endpoint that supports additional checksums (CRC32)")
+        if result.checksum != result.expected_checksum:
+            raise UploadFailed(f"the object's checksum {result.checksum} is not the one of what we sent "
+                               f"({result.expected_checksum}): the server assembled something else; do not trust it")
 
     def download(self, upload_id: str) -> bytes:
         return self.http.get(self.download_url(upload_id)).raise_for_status().content

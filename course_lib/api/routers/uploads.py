@@ -36,9 +36,10 @@ class UploadIn(BaseModel):
 class PartChecksums(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    # Checked to be what they claim (base64 of 16 and 4 bytes) before they are signed into a URL.
-    content_md5: str = Field(pattern=r"^[A-Za-z0-9+/]{22}==$", description="base64 MD5 of the part's bytes")
+    # Checked to be what they claim (base64 of 4 and 16 bytes) before they are signed into a URL.
     crc32: str = Field(pattern=r"^[A-Za-z0-9+/]{6}==$", description="base64 big-endian CRC32 of the part's bytes")
+    content_md5: str | None = Field(default=None, pattern=r"^[A-Za-z0-9+/]{22}==$",
+                                    description="base64 MD5 of the part's bytes (legacy: also bound when given)")
 
 
 class SignIn(BaseModel):
@@ -77,13 +78,13 @@ def _answer(fn: Callable[[], object], status: int = 200) -> Response:
     return problems.json_answer(status, result)
 
 
-def _part_numbers(body: SignIn) -> dict[int, tuple[str, str]]:
+def _part_numbers(body: SignIn) -> dict[int, tuple[str, str | None]]:
     # ASCII digits only: int() also reads " 1 " and Arabic-Indic digits as 1.
     wrong = [n for n in body.parts if not _PART_NUMBER.fullmatch(n)]
     if wrong:
         raise UploadProblem(422, "Wrong part number", f"part numbers are integers 1..10000 in ASCII digits, got "
                             f"{wrong[:3]!r}")
-    return {int(n): (c.content_md5, c.crc32) for n, c in body.parts.items()}
+    return {int(n): (c.crc32, c.content_md5) for n, c in body.parts.items()}
 
 
 @router.post("", status_code=201, summary="Start a multipart upload")
@@ -96,7 +97,7 @@ def upload_status(upload_id: UploadId, who: Uploader, svc: ServicesDep) -> Respo
     return _answer(lambda: svc.uploads().status(who.user_id, upload_id))
 
 
-@router.post("/{upload_id}/sign", summary="Presigned PUT URLs bound to each part's MD5")
+@router.post("/{upload_id}/sign", summary="Presigned PUT URLs bound to each part's CRC32")
 def sign_parts(upload_id: UploadId, body: SignIn, who: Uploader, svc: ServicesDep) -> Response:
     return _answer(lambda: svc.uploads().sign(who.user_id, upload_id, _part_numbers(body)))
 

@@ -43,11 +43,11 @@ SERVER_START_TIMEOUT_S = 30
 
 
 class OwnMotoServer:
-    """moto's S3 server as a separate process on a free loopback port."""
+    """The embedded S3 server (moto's, with S3's checksum checks) as a separate process on a free loopback port."""
 
     def __init__(self) -> None:
         self.port = settings.free_port()
-        self.process = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
+        self.process = subprocess.Popen([sys.executable, "-m", "course_lib.backends.s3_fidelity", str(self.port)],
                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.url = f"http://127.0.0.1:{self.port}"
         deadline = time.monotonic() + SERVER_START_TIMEOUT_S
@@ -57,14 +57,15 @@ class OwnMotoServer:
                 return
             except httpx.TransportError:
                 if self.process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("moto's server did not start (python -m moto.server)") from None
+                    raise RuntimeError("the S3 server did not start (python -m course_lib.backends.s3_fidelity)"
+                                       ) from None
                 time.sleep(0.1)
 
     def backend(self) -> S3Backend:
         import moto
 
-        return S3Backend(endpoint=self.url, embedded=True, server="moto server (own process)", version=moto.__version__,
-                         credentials=dict(EMBEDDED_CREDENTIALS))
+        return S3Backend(endpoint=self.url, embedded=True, server="moto server with S3's checksum checks (own process)",
+                         version=moto.__version__, credentials=dict(EMBEDDED_CREDENTIALS))
 
     def stop(self) -> None:
         self.process.terminate()
@@ -115,8 +116,8 @@ class Run:
 
 def _ours(uploader: Uploader, boto, bucket: str, path: Path) -> Run:
     result = uploader.upload(path, path.name, part_size=PART)  # timed from before CreateMultipartUpload, as TM
-    if result.etag != result.expected_etag:
-        raise AssertionError(f"ETag {result.etag} != {result.expected_etag}")
+    if result.checksum != result.expected_checksum:  # the uploader raises first; this keeps the bench honest
+        raise AssertionError(f"object checksum {result.checksum} != {result.expected_checksum}")
     boto.delete_object(Bucket=bucket, Key=result.key)
     return Run(result.seconds, result.complete_seconds, result.size)
 
@@ -206,15 +207,25 @@ def _median_cpu(runs: list[Run]) -> dict[str, float]:
     return {name: round(statistics.median(r.cpu_s[name] for r in runs), 2) for name in runs[0].cpu_s}
 
 
+# The integrity checks each side makes, printed beside the figures.
+CHECKS = {
+    "ours": "CRC32 per part, signed into its URL; the server verifies it (400 BadDigest) and answers the CRC32 "
+            "it stored, which the client compares; the object's composite CRC32 compared at complete",
+    "TransferManager": "CRC32 per part (botocore's default request checksum), verified by the server; over plain "
+                       "HTTP a SHA-256 payload hash in each SigV4 signature; nothing compared at complete",
+}
+
+
 def checksum_costs_ms(part: int = PART, rounds: int = 5) -> dict[str, float]:
-    """What each side must compute per part before sending it, timed on this CPU (median of `rounds`):
-    ours MD5 (Content-MD5, and the ETag checks the issue asks for) + CRC32; TransferManager, over plain
-    HTTP, SHA-256 (SigV4 payload signing) + CRC32. CPUs with SHA extensions hash SHA-256 faster than MD5."""
+    """What each side computes per part before sending it, timed on this CPU (median of `rounds`): ours
+    CRC32 (the legacy path added MD5 for Content-MD5 and the ETag checks); TransferManager, over plain
+    HTTP, SHA-256 (SigV4 payload signing) + CRC32."""
     data = os.urandom(part)
     md5 = median_ms(lambda: hashlib.md5(data, usedforsecurity=False).digest(), rounds)
     sha256 = median_ms(lambda: hashlib.sha256(data).digest(), rounds)
     crc32 = median_ms(lambda: zlib.crc32(data), rounds)
-    return {"ours_md5_crc32_ms": round(md5 + crc32, 1), "transfer_manager_sha256_crc32_ms": round(sha256 + crc32, 1)}
+    return {"ours_crc32_ms": round(crc32, 1), "legacy_md5_crc32_ms": round(md5 + crc32, 1),
+            "transfer_manager_sha256_crc32_ms": round(sha256 + crc32, 1)}
 
 
 def main(sizes_mib: tuple[int, ...] = (64, 256), repeat: int = 5, out: Path | None = None) -> dict:
@@ -226,7 +237,7 @@ def main(sizes_mib: tuple[int, ...] = (64, 256), repeat: int = 5, out: Path | No
     user = seed_users(engine)[0]
     token = TokenService(engine).create(user.id, "bench", ["uploads:write"]).plain_text
     report: dict = {"benchmark": "s3", "part_size": PART, "concurrency": CONCURRENCY, "repeat": repeat,
-                    "cpus": os.cpu_count(), "checksums_per_part": checksum_costs_ms(), "sizes": {}}
+                    "cpus": os.cpu_count(), "checks": CHECKS, "checksums_per_part": checksum_costs_ms(), "sizes": {}}
     for size_mib in sizes_mib:
         path = _file(folder, size_mib * MiB)
         stage = Stage(engine, token, folder)
@@ -249,8 +260,10 @@ def main(sizes_mib: tuple[int, ...] = (64, 256), repeat: int = 5, out: Path | No
     for name, s in report["sizes"].items():
         print(f"  {name:<6} ours {_cpu_line(s['ours_cpu_s'])}  |  TM {_cpu_line(s['transfer_manager_cpu_s'])}")
     sums = report["checksums_per_part"]
-    print(f"checksums per {PART // MiB} MiB part: ours MD5+CRC32 {sums['ours_md5_crc32_ms']} ms, "
-          f"TM SHA-256+CRC32 {sums['transfer_manager_sha256_crc32_ms']} ms")
+    print(f"checksums per {PART // MiB} MiB part: ours CRC32 {sums['ours_crc32_ms']} ms (legacy MD5+CRC32 "
+          f"{sums['legacy_md5_crc32_ms']} ms), TM SHA-256+CRC32 {sums['transfer_manager_sha256_crc32_ms']} ms")
+    for side, checks in CHECKS.items():
+        print(f"checks, {side}: {checks}")
     print(f"ratio (worst size) = {report['ratio']}  -> {out}")
     return report
 
