@@ -123,7 +123,8 @@ def test_s3_bench_compares_both_sides_on_the_same_server(tmp_path, clean_env):
     size = report["sizes"]["16MiB"]
     assert size["ours_mb_per_s"] > 0 and size["transfer_manager_mb_per_s"] > 0
     assert size["ratio"] == pytest.approx(size["ours_mb_per_s"] / size["transfer_manager_mb_per_s"], rel=0.02)
-    assert report["server"] == "moto server (own process)"
+    assert report["server"] == "moto server with S3's checksum checks (own process)"
+    assert set(report["checks"]) == {"ours", "TransferManager"}
     assert {"client", "s3_server"} <= set(size["ours_cpu_s"]) and size["ours_cpu_s"]["client"] > 0
     if "signing_api" in size["ours_cpu_s"]:  # the API in its own process (a real Redis); else a thread of the client
         assert size["transfer_manager_cpu_s"]["signing_api"] < size["ours_cpu_s"]["signing_api"], "TM never asks it"
