@@ -8,6 +8,7 @@ import pytest
 
 from course_lib import backends
 from course_lib.backends import settings
+from course_lib.lab import browser
 
 COURSE_VARS = [settings.DATABASE_URL, settings.REDIS_URL, settings.S3_ENDPOINT, settings.BACKENDS,
                settings.REQUIRE_SERVICES]
@@ -65,11 +66,9 @@ def sql_engine(request, tmp_path):
     return backends.sql_backend.connect(f"sqlite:///{tmp_path / 'test.sqlite'}").engine
 
 
-# Debian's Chromium, driven by Playwright (no browser download). The flags are the ones a sandboxed, offline
-# root needs: without the background-networking ones Chromium keeps dialling Google's hosts at start-up.
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--no-first-run", "--disable-sync"]
+# Debian's Chromium, driven by Playwright (no browser download), with the flags course_lib.lab.browser uses.
+CHROMIUM = str(browser.CHROMIUM)
+CHROMIUM_ARGS = browser.CHROMIUM_ARGS
 
 
 def require_chromium() -> None:

@@ -138,3 +138,20 @@ def test_a_title_with_markup_is_shown_as_text_never_run(page):
     assert title.inner_text() == markup
     assert title.locator("img").count() == 0 and tab.evaluate("window.__pwned === undefined")
     shot(tab, "markup-as-text")
+
+
+def test_the_seeds_save_leaves_a_refused_title_on_screen_and_says_nothing(server, browser):
+    """Notebook 08's first claim, in Chromium: the seed's fetch().then(r => r.json()) resolves on a 500, so
+    onError never runs. The refused title stays on screen after the 500 and then vanishes, unexplained, when
+    the list refetches; the fixed page puts the old title back at once and says why."""
+    from course_lib.lab.browser import failed_save
+
+    running, controls = server
+    shots = settings.current().build_dir / "screenshots"
+    seed = failed_save(running.url, controls, "seed", 5, "Refused, but kept", shots)
+    assert seed.optimistic_shown and seed.after_500 == "Refused, but kept", "no rollback after the 500"
+    assert seed.message is None, "and not a word about the failure"
+    assert seed.after_settle == seed.old, "the refetch then takes the title away, silently"
+    fixed = failed_save(running.url, controls, "fixed", 5, "Refused, rolled back", shots)
+    assert fixed.optimistic_shown and fixed.after_500 == fixed.old, "onError put the old title back"
+    assert fixed.message and "told to fail" in fixed.message

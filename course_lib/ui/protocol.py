@@ -29,6 +29,9 @@ class PostsCache:
 
     base_url: str
     optimistic: bool = True
+    # False replays the seed's save, fetch(...).then(r => r.json()): an HTTP error resolves like a success,
+    # so nothing rolls back and nothing is said.
+    rejects_http_errors: bool = True
     data: list[dict[str, Any]] = field(default_factory=list)
     steps: list[Step] = field(default_factory=list)
     refetches: int = 0
@@ -68,9 +71,10 @@ class PostsCache:
             ok = response.status_code == 200
             if ok and not self.optimistic:  # pessimistic: the screen changes only now
                 self._set_title(post_id, title)
-            if not ok:  # onError: put back this post's old title only
+            if not ok and self.rejects_http_errors:  # onError: put back this post's old title only
                 self._set_title(post_id, old)
-            self._log(f"server answered {response.status_code}" + ("" if ok else ": rolled back"), post_id)
+            outcome = "" if ok else ": rolled back" if self.rejects_http_errors else ": taken for success, no rollback"
+            self._log(f"server answered {response.status_code}{outcome}", post_id)
             self._in_flight -= 1
             last = self._in_flight == 0
         if last:  # onSettled: refetch only when the last edit in flight has settled

@@ -1,6 +1,6 @@
 import { useState } from "react";
 import { usePosts, useUpdatePost } from "./hooks";
-import type { Post } from "./api";
+import { seedUpdatePost, updatePost, type Post } from "./api";
 
 function EditableTitle({ post, onSave }: { post: Post; onSave: (title: string) => void }) {
   const [draft, setDraft] = useState<string | null>(null);
@@ -20,9 +20,11 @@ function EditableTitle({ post, onSave }: { post: Post; onSave: (title: string) =
   );
 }
 
-export function Posts() {
+export type Variant = "fixed" | "seed";
+
+export function Posts({ variant = "fixed" }: { variant?: Variant }) {
   const posts = usePosts();
-  const update = useUpdatePost();
+  const update = useUpdatePost(variant === "seed" ? seedUpdatePost : updatePost);
   if (posts.isPending) return <p role="status">Loading posts…</p>;
   if (posts.isError) {
     return (
@@ -35,6 +37,9 @@ export function Posts() {
   return (
     <main>
       <h1>Posts</h1>
+      {variant === "seed" && (
+        <p data-testid="variant">Seed variant: the save is fetch(...).then(r =&gt; r.json()), which never rejects.</p>
+      )}
       {update.rolledBack && (
         <div role="alert" data-testid="rollback">
           {update.rolledBack} <button onClick={update.dismiss}>dismiss</button>

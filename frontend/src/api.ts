@@ -19,9 +19,21 @@ async function send<T>(path: string, init?: RequestInit): Promise<T> {
 
 export const fetchPosts = (): Promise<PostPage> => send<PostPage>("../api/posts?limit=20");
 
+export type SavePost = (id: number, title: string) => Promise<unknown>;
+
 export const updatePost = (id: number, title: string): Promise<Post> =>
   send<Post>(`../api/posts/${id}`, {
     method: "PUT",
     headers: { "Content-Type": "application/json" },
     body: JSON.stringify({ title }),
   });
+
+// The seed's mutationFn, kept so that notebook 08 can show its bug (served at /app/?variant=seed).
+// fetch() rejects only when no response arrives: a 500 resolves, r.json() parses the problem body, and
+// the mutation "succeeds", so onError, the rollback, never runs and no error is shown.
+export const seedUpdatePost = (id: number, title: string): Promise<unknown> =>
+  fetch(`../api/posts/${id}`, {
+    method: "PUT",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ title }),
+  }).then((r) => r.json());

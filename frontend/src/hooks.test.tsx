@@ -4,7 +4,7 @@ import { QueryClient, QueryClientProvider } from "@tanstack/react-query";
 import { act, renderHook, waitFor } from "@testing-library/react";
 import type { ReactNode } from "react";
 import { afterEach, expect, test, vi } from "vitest";
-import type { PostPage } from "./api";
+import { seedUpdatePost, type PostPage } from "./api";
 import { postsKey, usePosts, useUpdatePost } from "./hooks";
 
 const page: PostPage = {
@@ -75,6 +75,28 @@ test("a failing save puts the old title back and says so", async () => {
   await waitFor(() => expect(result.current.isError).toBe(true));
   expect(titleOf(client, 1)).toBe("first");
   expect(result.current.rolledBack).toMatch(/injected failure/);
+});
+
+test("the seed's save never rejects: a 500 counts as success, nothing rolls back, nothing is said", async () => {
+  scriptFetch({ "PUT /api/posts/1": [{ status: 500, body: { detail: "injected failure" }, delayMs: 50 }],
+                "GET /api/posts": [{ status: 200, body: page }] });
+  const { client, wrapper } = setup();
+  const { result } = renderHook(() => useUpdatePost(seedUpdatePost), { wrapper });
+  act(() => result.current.mutate({ id: 1, title: "doomed" }));
+  await waitFor(() => expect(result.current.isSuccess).toBe(true)); // the 500 "succeeded"
+  expect(titleOf(client, 1)).toBe("doomed"); // the title the server refused is still in the cache
+  expect(result.current.rolledBack).toBeNull(); // onError never ran
+});
+
+test("on the seed's page the refused title then vanishes silently when the list refetches", async () => {
+  scriptFetch({ "PUT /api/posts/1": [{ status: 500, body: { detail: "injected failure" }, delayMs: 50 }],
+                "GET /api/posts": [{ status: 200, body: page }] });
+  const { client, wrapper } = setup();
+  const { result } = renderHook(() => [useUpdatePost(seedUpdatePost), usePosts()] as const, { wrapper });
+  act(() => result.current[0].mutate({ id: 1, title: "doomed" }));
+  await waitFor(() => expect(result.current[0].isSuccess).toBe(true));
+  await waitFor(() => expect(titleOf(client, 1)).toBe("first")); // the refetch brings the server's title back
+  expect(result.current[0].rolledBack).toBeNull(); // and the user was never told the save failed
 });
 
 test("overlapping edits refetch the list once, after the last one settles", async () => {

@@ -1,7 +1,7 @@
 // The list query and the optimistic edit, as the course's source notes give them (TanStack Query v5).
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useState } from "react";
-import { fetchPosts, updatePost, type PostPage } from "./api";
+import { fetchPosts, updatePost, type PostPage, type SavePost } from "./api";
 
 export const postsKey = ["posts"] as const;
 export const updateKey = ["updatePost"] as const;
@@ -14,12 +14,13 @@ export function usePosts() {
 type Vars = { id: number; title: string };
 type Context = { previous?: PostPage; id: number; oldTitle?: string };
 
-export function useUpdatePost() {
+// `save` is the request; the seed variant passes its own (api.ts, seedUpdatePost) to show why it must reject.
+export function useUpdatePost(save: SavePost = updatePost) {
   const queryClient = useQueryClient();
   const [rolledBack, setRolledBack] = useState<string | null>(null);
   const mutation = useMutation<unknown, Error, Vars, Context>({
     mutationKey: updateKey,
-    mutationFn: ({ id, title }) => updatePost(id, title),
+    mutationFn: ({ id, title }) => save(id, title),
     onMutate: async ({ id, title }) => {
       setRolledBack(null);
       // A refetch in flight would overwrite the optimistic value with the old one when it lands.
