@@ -28,7 +28,6 @@ from course_lib.s3 import (
     UploadService,
     md5_digest,
     multipart_etag,
-    part_etag,
     plan,
     url_expired,
 )
