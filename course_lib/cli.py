@@ -148,13 +148,13 @@ def serve(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"course serve: {exc}", file=sys.stderr)
         return 2
-    serve_api(args.host, args.port, config, fresh=args.fresh)
+    serve_api(args.host, args.port, config, fresh=args.fresh, plain=args.plain)
     return 0
 
 
 def bench(args: argparse.Namespace) -> int:
     """Run a side-by-side benchmark and write its results under build/bench/."""
-    from course_lib.lab.bench import events, idempotency, jitter, orders, s3, sql
+    from course_lib.lab.bench import events, guards, idempotency, jitter, orders, s3, sql
 
     if args.name == "s3":
         s3.main(**({"repeat": args.repeat} if args.repeat else {}))
@@ -165,6 +165,10 @@ def bench(args: argparse.Namespace) -> int:
     if args.name == "orders":
         figures = orders.main(requests=args.requests, clients=args.clients, crash_share=args.crash_share)["figures"]
         return 0 if figures["duplicate_orders"] == 0 and figures["lost_orders"] == 0 else 1
+    if args.name == "guards":
+        guards.main(clients=args.clients, **({"seconds": args.seconds} if args.seconds else {}),
+                    **({"runs": args.repeat} if args.repeat else {}))
+        return 0
     if args.name == "jitter":
         jitter.main(runs=args.runs)
         return 0
@@ -201,16 +205,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     p_serve.add_argument("--fresh", action="store_true", help="drop the API's tables and seed the demo accounts")
     p_serve.add_argument("--faults", action="store_true",
                          help="honour the X-Course-Fault header (benchmarks only: lets a client crash a worker)")
+    p_serve.add_argument("--plain", action="store_true",
+                         help="serve the baseline create-order of `course bench guards` instead of the course API")
     p_serve.add_argument("--claim-lease-ms", type=int, default=30_000, help="idempotency claim lease")
     p_serve.add_argument("--lock-lease-ms", type=int, default=10_000, help="Redis lock lease (< claim lease)")
     p_serve.set_defaults(fn=serve)
     p_bench = sub.add_parser("bench", help="side-by-side benchmarks (ours vs a named peer)")
-    p_bench.add_argument("name", choices=["idempotency", "jitter", "events", "orders", "sql", "s3"])
+    p_bench.add_argument("name", choices=["idempotency", "jitter", "events", "orders", "guards", "sql", "s3"])
     p_bench.add_argument("--orders", type=int, default=1_000_000, help="sql: orders to load")
     p_bench.add_argument("--events", type=int, default=10_000, help="events: stream length")
     p_bench.add_argument("--runs", type=int, default=100, help="jitter: runs per setting")
     p_bench.add_argument("--requests", type=int, default=10_000, help="idempotency, orders: requests per run")
-    p_bench.add_argument("--clients", type=int, default=64, help="idempotency, orders: concurrent clients")
+    p_bench.add_argument("--clients", type=int, default=64, help="idempotency, orders, guards: concurrent clients")
+    p_bench.add_argument("--seconds", type=float, default=None, help="guards: seconds per measured run (default 20)")
     p_bench.add_argument("--crash-share", type=float, default=0.01, help="share of requests that crash after the work")
     p_bench.add_argument("--repeat", type=int, default=None,
                          help="idempotency (default 3), s3 (default 5): runs per side; throughput is the median")

@@ -101,8 +101,15 @@ def start(app: FastAPI | None = None, config: ApiConfig | None = None, fresh: bo
     return RunningServer(f"http://127.0.0.1:{port}", app, server, thread)
 
 
-def serve(host: str, port: int, config: ApiConfig | None = None, fresh: bool = False) -> None:
-    """Run the course API in the foreground until Ctrl-C (`course serve`)."""
-    app = course_app(config, fresh)
-    print(f"course API on http://{host}:{port} (OpenAPI at /docs); Ctrl-C stops it", flush=True)
+def serve(host: str, port: int, config: ApiConfig | None = None, fresh: bool = False, plain: bool = False) -> None:
+    """Run the course API in the foreground until Ctrl-C (`course serve`); `plain=True` runs the baseline
+    create-order endpoint of `course bench guards` instead (`api/plain.py`)."""
+    if plain:
+        from course_lib.api.plain import create_plain_app
+
+        app = create_plain_app(backends.sql().engine)
+    else:
+        app = course_app(config, fresh)
+    print(f"{'plain create-order' if plain else 'course API'} on http://{host}:{port} (OpenAPI at /docs); "
+          "Ctrl-C stops it", flush=True)
     uvicorn.Server(_config(app)).run(sockets=[_listen(host, port)])

@@ -126,7 +126,7 @@ class Server:
     given database and Redis; `faults` adds --faults and the benchmark's short leases."""
 
     def __init__(self, database_url: str, redis_url: str, log_path: Path, faults: bool = True,
-                 env: dict[str, str] | None = None) -> None:
+                 env: dict[str, str] | None = None, extra: tuple[str, ...] = ()) -> None:
         self.port = settings.free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {**os.environ, settings.DATABASE_URL: database_url, settings.REDIS_URL: redis_url, **(env or {})}
@@ -134,7 +134,8 @@ class Server:
         options = ["--faults", "--claim-lease-ms", str(CLAIM_LEASE_MS), "--lock-lease-ms", str(LOCK_LEASE_MS)]
         self.log = log_path.open("w")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "course_lib.cli", "serve", "--port", str(self.port), *(options if faults else [])],
+            [sys.executable, "-m", "course_lib.cli", "serve", "--port", str(self.port), *(options if faults else []),
+             *extra],
             env=env, stdout=subprocess.DEVNULL, stderr=self.log)
         deadline = time.monotonic() + SERVER_START_TIMEOUT_S
         while True:

@@ -1,0 +1,198 @@
+"""`course bench guards`: what create-order's guarantees cost, against the endpoint written without them.
+
+Two servers, each `course serve` in its own process on the same database and the same stack (FastAPI,
+SQLAlchemy Core on PyMySQL, the same pool): the course API's `POST /api/orders` (Redis lock, claim-first
+key record, order upsert, stored response: 409 in flight, 422 on a changed payload, byte-identical
+replays, takeover after a crash), and the plain baseline of `course_lib/api/plain.py` (a token check and
+one INSERT under the unique (user_id, idem_key) index). They take turns under the same closed-loop load:
+C client threads, each sending one request after another for `seconds`, with fresh keys, then with a
+share of requests repeating one of the client's earlier keys. Per run and side it measures req/s,
+p50/p99, the server process's CPU per request, and from MariaDB's global status counters the
+statements, pings and redo-log fsyncs per request. Figures are medians of `runs`.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import statistics
+import threading
+import time
+import uuid
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+import sqlalchemy as sa
+
+from course_lib import backends
+from course_lib.api.tables import reset_tables
+from course_lib.auth import TokenService, create_user, seed_users
+from course_lib.backends import settings
+from course_lib.backends.columns import is_mysql
+from course_lib.idempotency.schema import idempotency_keys
+from course_lib.lab.bench.orders import PrivateRedis, Server, _percentile
+from course_lib.orders import orders
+
+USERS, WARM_UP_S = 16, 2.0
+SCENARIOS = {"fresh": 0.0, "repeats": 0.3}  # share of requests that repeat one of the client's earlier keys
+COUNTERS = ("Questions", "Com_admin_commands", "Innodb_os_log_fsyncs")
+BODY = json.dumps({"currency": "EUR", "items": [{"sku": "BOOK-DDIA", "quantity": 1, "unit_price_cents": 4200}]}
+                  ).encode()
+
+
+@dataclass
+class Run:
+    side: str
+    scenario: str
+    requests: int
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    cpu_ms_per_request: float
+    statements_per_request: float | None
+    pings_per_request: float | None
+    fsyncs_per_request: float | None
+    statuses: dict[str, int] = field(default_factory=dict)
+
+
+def _status_counters(engine) -> dict[str, int] | None:
+    """MariaDB's global counters (None on SQLite, which has none)."""
+    with engine.connect() as conn:
+        if not is_mysql(conn):
+            return None
+        names = ", ".join(f"'{n}'" for n in COUNTERS)
+        return {name: int(value) for name, value in conn.exec_driver_sql(
+            f"SHOW GLOBAL STATUS WHERE Variable_name IN ({names})").all()}
+
+
+def _clients(url: str, tokens: list[str], clients: int, seconds: float, repeat_share: float, seed: int
+             ) -> tuple[Counter, list[float]]:
+    """`clients` threads in a closed loop for `seconds`: each sends its next request when the last answered."""
+    statuses: Counter = Counter()
+    latencies: list[float] = []
+    lock, stop = threading.Lock(), time.perf_counter() + seconds
+
+    def client(i: int) -> None:
+        rng, sent = random.Random(seed * 1000 + i), list[str]()
+        token = tokens[i % len(tokens)]
+        with httpx.Client(base_url=url, timeout=30) as http:
+            while time.perf_counter() < stop:
+                key = rng.choice(sent) if sent and rng.random() < repeat_share else str(uuid.uuid4())
+                sent.append(key)
+                started = time.perf_counter()
+                response = http.post("/api/orders", content=BODY, headers={
+                    "Authorization": f"Bearer {token}", "Idempotency-Key": key, "Content-Type": "application/json"})
+                with lock:
+                    statuses[response.status_code] += 1
+                    latencies.append((time.perf_counter() - started) * 1000)
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return statuses, latencies
+
+
+def _measure(side: str, server: Server, engine, tokens: list[str], scenario: str, clients: int, seconds: float,
+             seed: int) -> Run:
+    with engine.begin() as conn:  # every run starts from the same empty tables
+        conn.execute(sa.delete(orders))
+        conn.execute(sa.delete(idempotency_keys))
+    _clients(server.url, tokens, clients, WARM_UP_S, SCENARIOS[scenario], seed)  # connections, caches
+    process = psutil.Process(server.process.pid)
+    before_cpu, before_db = sum(process.cpu_times()[:2]), _status_counters(engine)
+    started = time.perf_counter()
+    statuses, latencies = _clients(server.url, tokens, clients, seconds, SCENARIOS[scenario], seed)
+    elapsed = time.perf_counter() - started
+    cpu, after_db = sum(process.cpu_times()[:2]) - before_cpu, _status_counters(engine)
+    n = sum(statuses.values())
+    per = (lambda name: round((after_db[name] - before_db[name]) / n, 2)) if before_db and after_db else None
+    return Run(side, scenario, n, round(n / elapsed, 1), round(statistics.median(latencies), 2),
+               round(_percentile(latencies, 0.99), 2), round(cpu * 1000 / n, 3),
+               per("Questions") if per else None, per("Com_admin_commands") if per else None,
+               per("Innodb_os_log_fsyncs") if per else None, {str(k): v for k, v in sorted(statuses.items())})
+
+
+def _median(runs: list[Run], attr: str) -> float | None:
+    """The median of `attr` over `runs` (None when the backend has no such counter: SQLite)."""
+    values = [getattr(r, attr) for r in runs if getattr(r, attr) is not None]
+    return round(statistics.median(values), 3) if values else None
+
+
+def main(seconds: float = 20.0, runs: int = 3, clients: int = 64, out: Path | None = None) -> dict:
+    engine = backends.sql().engine
+    database_url = engine.url.render_as_string(hide_password=False)
+    reset_tables(engine)
+    seed_users(engine)
+    user_ids = [create_user(engine, f"guards-{i}@example.com", f"Guards {i}", None) for i in range(USERS)]
+    tokens = [TokenService(engine).create(uid, "bench", ["orders:create"]).plain_text for uid in user_ids]
+    build = settings.current().build_dir / "bench"
+    build.mkdir(parents=True, exist_ok=True)
+    redis_server = PrivateRedis()
+    servers = {"course": Server(database_url, redis_server.url, build / "guards-course.log", faults=False),
+               "plain": Server(database_url, redis_server.url, build / "guards-plain.log", faults=False,
+                               extra=("--plain",))}
+    measured: list[Run] = []
+    try:
+        for scenario in SCENARIOS:
+            for run in range(runs):
+                order = ("course", "plain") if run % 2 == 0 else ("plain", "course")  # drift hits both alike
+                for side in order:
+                    measured.append(_measure(side, servers[side], engine, tokens, scenario, clients, seconds, run))
+                    print(_line(measured[-1]), flush=True)
+    finally:
+        for server in servers.values():
+            server.stop()
+        redis_server.kill()
+    report = _report(measured, seconds, runs, clients)
+    out = out or build / "guards.json"
+    out.write_text(json.dumps(report, indent=2))
+    _print(report, out)
+    return report
+
+
+def _report(measured: list[Run], seconds: float, runs: int, clients: int) -> dict[str, Any]:
+    sides: dict[str, dict[str, Any]] = {}
+    for scenario in SCENARIOS:
+        per_side = {side: [r for r in measured if r.side == side and r.scenario == scenario]
+                    for side in ("course", "plain")}
+        medians = {side: {attr: _median(rs, attr) for attr in (
+            "rps", "p50_ms", "p99_ms", "cpu_ms_per_request", "statements_per_request", "pings_per_request",
+            "fsyncs_per_request")} for side, rs in per_side.items()}
+        course, plain = medians["course"], medians["plain"]
+        sides[scenario] = {"ratio": _ratio(course, plain, "rps"), "figures": {
+            "course": course, "plain": plain, "cpu_per_request_ratio": _ratio(course, plain, "cpu_ms_per_request")}}
+    return {"benchmark": "guards",
+            "backends": {"sql": f"{backends.sql().server} {backends.sql().version}", "redis": "private redis-server"},
+            "workload": {"seconds": seconds, "runs": runs, "clients": clients, "scenarios": SCENARIOS},
+            "ratio": sides["fresh"]["ratio"], "figures": sides["fresh"]["figures"], "repeats": sides["repeats"],
+            "runs": [asdict(r) for r in measured]}
+
+
+def _ratio(course: dict[str, float | None], plain: dict[str, float | None], attr: str) -> float:
+    """course / plain for a figure every run has (req/s, CPU per request)."""
+    return round(float(course[attr] or 0) / float(plain[attr] or 1), 3)
+
+
+def _line(run: Run) -> str:
+    return (f"  {run.scenario:<8}{run.side:<8}{run.rps:>8} req/s  p50 {run.p50_ms:>7} ms  p99 {run.p99_ms:>8} ms  "
+            f"cpu {run.cpu_ms_per_request:>6} ms/req  statements {run.statements_per_request}  pings "
+            f"{run.pings_per_request}  fsyncs {run.fsyncs_per_request}  {run.statuses}")
+
+
+def _print(report: dict[str, Any], out: Path) -> None:
+    print(f"{'':<10}{'':<8}{'req/s':>8}{'p50 ms':>9}{'p99 ms':>9}{'CPU ms/req':>12}{'statements':>12}"
+          f"{'pings':>7}{'fsyncs':>8}   (medians of {report['workload']['runs']})")
+    for scenario, part in (("fresh", report), ("repeats", report["repeats"])):
+        for side in ("course", "plain"):
+            f = part["figures"][side]
+            print(f"{scenario:<10}{side:<8}{f['rps']:>8}{f['p50_ms']:>9}{f['p99_ms']:>9}{f['cpu_ms_per_request']:>12}"
+                  f"{f['statements_per_request']!s:>12}{f['pings_per_request']!s:>7}{f['fsyncs_per_request']!s:>8}")
+        print(f"{scenario:<10}course / plain: req/s {part['ratio']}, CPU per request "
+              f"{part['figures']['cpu_per_request_ratio']}x")
+    print(f"-> {out}")
