@@ -86,7 +86,7 @@ def test_keys_in_logs_are_keyed_hashes_and_a_crash_line_carries_one(app):
     try:
         client = api.Client(server.url, token=app.tokens["ada@example.com"])
         with logs.capture() as lines:
-            crashed = client.create_order(ORDER, key, headers={api.FAULT_HEADER: api.CRASH_AFTER_ORDER_INSERT})
+            crashed = client.create_order(ORDER, key, headers={api.FAULT_HEADER: api.CRASH_AFTER_CLAIM})
             retry = client.create_order(ORDER, key)
     finally:
         server.stop()

@@ -212,7 +212,7 @@ def test_2_7_retry_after_never_grows_after_a_crash(app):
         with httpx.Client(base_url=server.url, timeout=15,
                           headers={"Authorization": f"Bearer {app.tokens['ada@example.com']}"}) as client:
             key = unique()
-            crashed = post(client, f'"{key}"', ORDER, (api.FAULT_HEADER, api.CRASH_AFTER_ORDER_INSERT))
+            crashed = post(client, f'"{key}"', ORDER, (api.FAULT_HEADER, api.CRASH_AFTER_CLAIM))
             assert crashed.status_code == 502
             waits = []
             for _ in range(3):  # while the lock holds, then after it expired: the claim's lease decides both

@@ -10,8 +10,8 @@ from __future__ import annotations
 from course_lib.api.app import create_app
 from course_lib.api.client import Client
 from course_lib.api.deps import ApiConfig
-from course_lib.api.routers.orders import CRASH_AFTER_ORDER_INSERT, FAULT_HEADER
+from course_lib.api.routers.orders import CRASH_AFTER_CLAIM, FAULT_HEADER
 from course_lib.api.server import RunningServer, reset_tables, serve, start
 
-__all__ = ["CRASH_AFTER_ORDER_INSERT", "FAULT_HEADER", "ApiConfig", "Client", "RunningServer", "create_app",
+__all__ = ["CRASH_AFTER_CLAIM", "FAULT_HEADER", "ApiConfig", "Client", "RunningServer", "create_app",
            "reset_tables", "serve", "start"]

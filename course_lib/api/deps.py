@@ -8,10 +8,10 @@ services without patching anything.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Path, Request
 from fastapi.security import HTTPBearer
@@ -83,10 +83,10 @@ def caller(request: Request, svc: ServicesDep, _scheme: Annotated[object, Depend
 Caller = Annotated[Authenticated, Depends(caller)]
 
 
-def can(ability: str) -> Callable[[Authenticated], Authenticated]:
+def can(ability: str) -> Callable[[Authenticated], Coroutine[Any, Any, Authenticated]]:
     """A dependency: the caller, if its token holds `ability` (AuthError -> 403 otherwise)."""
 
-    def check(who: Caller) -> Authenticated:
+    async def check(who: Caller) -> Authenticated:  # no I/O: on the event loop, not one more thread-pool hop
         who.require(ability)
         return who
 

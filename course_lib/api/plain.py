@@ -5,11 +5,12 @@
 One token check, then one INSERT of the order under the unique (user_id, idem_key) index, whose
 duplicate is forgiven (`ON DUPLICATE KEY UPDATE id = LAST_INSERT_ID(id)`: the statement then reports the
 existing order's id). That alone already prevents a second order per key. What it does not give, and
-the course API does: no 409 while the first attempt is still running (a concurrent retry answers with an
-order that may not be committed yet), no 422 when a key comes back with another payload (it answers with
-the first order), no byte-identical replay (the body is rebuilt), no check of the key's syntax. It exists
-only so that the cost of those guarantees can be measured against it, on the same stack: FastAPI, the
-same token service, SQLAlchemy Core on the same pool.
+the course API does: no way for the client to tell a first call from a retry (201 every time), no 409
+while the first attempt is still running (a concurrent retry answers with an order that may not be
+committed yet), no 422 when a key comes back with another payload (it answers with the first order's id
+and the new payload's figures), no byte-identical replay (the body is rebuilt), no check of the key's
+syntax. It exists only so that the cost of those guarantees can be measured against it, on the same
+stack: FastAPI, the same token service, SQLAlchemy Core on the same pool.
 """
 
 from __future__ import annotations
@@ -31,21 +32,19 @@ from course_lib.orders.models import OrderIn
 from course_lib.orders.schema import orders
 
 
-def _insert_or_find(engine: Engine, values: dict) -> tuple[int, bool]:
-    """The order's id, and whether this call inserted it; one statement, one commit."""
+def _insert_or_find(engine: Engine, values: dict) -> int:
+    """The order's id, new or already there; one statement, one commit."""
     with engine.begin() as conn:
         if is_mysql(conn):
             statement = mysql.insert(orders).values(**values).on_duplicate_key_update(
                 id=sa.func.last_insert_id(orders.c.id))
-            result = conn.execute(statement)
-            return int(result.lastrowid), result.rowcount == 1
+            return int(conn.execute(statement).lastrowid)
         result = conn.execute(sqlite.insert(orders).values(**values).on_conflict_do_nothing(
             index_elements=["user_id", "idem_key"]))
         if result.rowcount == 1:
-            return int(result.lastrowid), True
-        found = conn.execute(sa.select(orders.c.id).where(orders.c.user_id == values["user_id"],
-                                                          orders.c.idem_key == values["idem_key"])).scalar_one()
-        return int(found), False
+            return int(result.lastrowid)
+        return int(conn.execute(sa.select(orders.c.id).where(orders.c.user_id == values["user_id"],
+                                                             orders.c.idem_key == values["idem_key"])).scalar_one())
 
 
 def create_plain_app(engine: Engine) -> FastAPI:
@@ -67,9 +66,9 @@ def create_plain_app(engine: Engine) -> FastAPI:
                   "currency": order.currency, "total_cents": sum(i["quantity"] * i["unit_price_cents"] for i in items),
                   "items": json.dumps(items, separators=(",", ":")), "request_fingerprint": "",
                   "created_at": utc_now()}
-        order_id, inserted = _insert_or_find(engine, values)
+        order_id = _insert_or_find(engine, values)
         body = {"id": order_id, "user_id": who.user_id, "status": "created", "currency": order.currency,
                 "total_cents": values["total_cents"], "items": items}
-        return JSONResponse(body, status_code=201 if inserted else 200)
+        return JSONResponse(body, status_code=201)
 
     return app

@@ -7,7 +7,7 @@ statements that differ (upserts, INSERT IGNORE, EXPLAIN) are built here.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
@@ -107,7 +107,8 @@ def connect(raw_url: str, variable: str | None = None) -> SqlBackend:
             # certificates, ~5 ms) per connection; on loopback TLS protects nothing.
             connect_args["ssl_disabled"] = True
         engine = sa.create_engine(url, pool_size=POOL_SIZE, max_overflow=MAX_OVERFLOW, pool_pre_ping=True,
-                                  connect_args=connect_args)
+                                  connect_args=connect_args, pool_reset_on_return=None)
+        _reset_only_open_transactions(engine)
         with engine.connect() as conn:
             version = conn.execute(sa.text("SELECT VERSION()")).scalar_one()
     except NoSuchModuleError:
@@ -138,6 +139,42 @@ def _create_database_if_missing(url: URL) -> None:
             conn.execute(sa.text(f"CREATE DATABASE IF NOT EXISTS `{url.database}`"))
     finally:
         engine.dispose()
+
+
+# The server's status flag "a transaction is open", sent in every OK and EOF packet (MySQL protocol).
+SERVER_STATUS_IN_TRANS = 0x0001
+_ENDED = "course_transaction_ended"
+
+
+def _reset_only_open_transactions(engine: Engine) -> None:
+    """The pool's reset of a returned connection, without the ROLLBACK that follows every COMMIT.
+
+    SQLAlchemy's default sends ROLLBACK whenever a connection goes back to the pool, even right after
+    the transaction committed: one more round trip per transaction, for nothing. This keeps the reset
+    (its documented custom-reset hook: `pool_reset_on_return=None` plus a "reset" listener) but skips
+    it when SQLAlchemy saw the transaction end (COMMIT or ROLLBACK) and the server reports none open.
+    A connection used outside a transaction SQLAlchemy tracked is always rolled back.
+    """
+
+    def ended(flag: bool) -> Callable[[Connection], None]:
+        def mark(conn: Connection) -> None:
+            conn.connection.info[_ENDED] = flag
+        return mark
+
+    sa.event.listen(engine, "begin", ended(False))
+    sa.event.listen(engine, "commit", ended(True))
+    sa.event.listen(engine, "rollback", ended(True))
+    sa.event.listen(engine, "checkout", lambda _dbapi, record, _proxy: record.info.__setitem__(_ENDED, False))
+
+    def reset(dbapi_conn: Any, record: Any, state: Any) -> None:
+        if state.terminate_only or state.transaction_was_reset:
+            return
+        in_transaction = getattr(dbapi_conn, "server_status", None) is None or dbapi_conn.server_status & \
+            SERVER_STATUS_IN_TRANS
+        if in_transaction or not record.info.get(_ENDED):
+            dbapi_conn.rollback()
+
+    sa.event.listen(engine, "reset", reset)
 
 
 def _mysql_code(exc: OperationalError) -> int | None:

@@ -179,6 +179,13 @@ class IdempotencyStore:
                     "expires_at": _mysql_later(now, self.retention)}
         return self._fresh(scope, key, fp, self.now(conn), holder)
 
+    def now_for_insert(self, conn: Connection) -> Any:
+        """`now()` as a value for an INSERT: on MySQL/MariaDB with the database's clock, an SQL expression the
+        statement evaluates itself (no round trip just to read the time)."""
+        if self.clock is None and is_mysql(conn):
+            return sa.func.utc_timestamp(6)
+        return self.now(conn)
+
     def _read_record(self, conn: Connection, scope: str, key: str, lock: bool = False) -> tuple[Any, datetime]:
         """The key's record (or None) and the time to judge it by: the database's clock is read in the same
         SELECT as the record, one round trip for both."""

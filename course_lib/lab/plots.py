@@ -82,6 +82,24 @@ def timeline(result: RaceResult, x: str | None = None, title: str | None = None)
     return fig
 
 
+def grouped_bars(groups: dict[str, dict[str, float]], title: str) -> Figure:
+    """One panel per measure (outer key), one bar per subject (inner key) in the same colour in every panel:
+    measures with different units side by side without sharing an axis."""
+    from matplotlib.figure import Figure
+
+    style()
+    fig = Figure(figsize=(3 * len(groups), 3))
+    subjects = list(next(iter(groups.values())))
+    for i, (measure, values) in enumerate(groups.items()):
+        ax = fig.add_subplot(1, len(groups), i + 1)
+        bars_ = ax.bar(subjects, [values[s] for s in subjects], color=PALETTE[:len(subjects)])
+        ax.bar_label(bars_, fmt="%.3g", fontsize=8)
+        ax.set_title(measure, loc="left", fontsize=10)
+    fig.suptitle(title, x=0.01, ha="left")
+    fig.tight_layout()
+    return fig
+
+
 def bars(values: dict[str, float], title: str, ylabel: str, reference: float | None = None) -> Figure:
     """One bar per key; `reference` draws the line the bars should sit on (e.g. "exactly once")."""
     from matplotlib.figure import Figure

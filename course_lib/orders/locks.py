@@ -16,10 +16,12 @@ at the resource is what keeps the data correct. (Martin Kleppmann, "How to do di
 from __future__ import annotations
 
 import secrets
+import weakref
 from dataclasses import dataclass
 
 import redis
 import sqlalchemy as sa
+from redis.commands.core import Script
 from sqlalchemy.engine import Connection
 
 # Compare-and-delete in one step on the server: GET then DEL from the client would let the lease
@@ -53,6 +55,18 @@ class Lease:
     fence: int | None = None
 
 
+_scripts: weakref.WeakKeyDictionary[redis.Redis, dict[str, Script]] = weakref.WeakKeyDictionary()
+
+
+def registered(client: redis.Redis, source: str) -> Script:
+    """`client.register_script(source)`, once per client and script: registering hashes the source and builds
+    an object, work a lock made per request would otherwise repeat on every request."""
+    per_client = _scripts.setdefault(client, {})
+    if source not in per_client:
+        per_client[source] = client.register_script(source)
+    return per_client[source]
+
+
 class RedisLock:
     """A lease-based lock on one Redis key. `acquire()` never blocks: it returns a Lease or None."""
 
@@ -60,7 +74,7 @@ class RedisLock:
         if lease_ms <= 0:
             raise ValueError(f"lease_ms must be positive, got {lease_ms}")
         self.client, self.key, self.lease_ms = client, key, lease_ms
-        self._release = client.register_script(RELEASE_SCRIPT)
+        self._release = registered(client, RELEASE_SCRIPT)
 
     def acquire(self) -> Lease | None:
         token = secrets.token_hex(16)
@@ -84,7 +98,7 @@ class FencedLock(RedisLock):
     def __init__(self, client: redis.Redis, key: str, lease_ms: int) -> None:
         super().__init__(client, key, lease_ms)
         self.fence_key = f"{key}:fence"
-        self._acquire_fenced = client.register_script(ACQUIRE_FENCED_SCRIPT)
+        self._acquire_fenced = registered(client, ACQUIRE_FENCED_SCRIPT)
 
     def acquire(self) -> Lease | None:
         """The lock and its fencing token, taken atomically (one script): tokens grow in the order holders

@@ -9,10 +9,12 @@ the identical body on every retry. Three guards, each for a different failure:
    work, it does not provide correctness.
 2. The claim-first store (notebook 01) decides who works: one claim per (user, key), a fingerprint
    for "same request", a lease for crashed workers, the stored response for replays.
-3. The order is written with an upsert on the unique (user_id, idem_key): the recovery point. A
-   worker that crashed after writing the order and before storing the response leaves the order
-   committed; the retry that takes over the claim upserts again, finds that order, and answers
-   with it. Neither a lost lock nor an expired lease can make a second order.
+3. The order is written with an upsert on the unique (user_id, idem_key), in the same transaction
+   that stores the response and completes the key (brandur's atomic phases: claim, then order +
+   response). A worker that dies after its claim and before that transaction commits leaves a
+   claim and nothing else; the retry that takes it over writes the order. If the first holder was
+   slow rather than dead and commits too, the upsert finds its order instead of adding one: neither
+   a lost lock nor an expired lease can make a second order.
 """
 
 from __future__ import annotations
@@ -54,8 +56,10 @@ MAX_PAGE = 100
 
 Clock = Callable[[], datetime]
 # Failpoints (course_lib.failpoints): where a lesson or the benchmark pauses or crashes a create-order.
-# LOCKED is reached with the lock's state as detail ("lock: acquired"); a crash armed at
-# ORDER_UPSERTED kills the worker after the order committed and before the response is stored.
+# LOCKED is reached with the lock's state as detail ("lock: acquired"); ORDER_UPSERTED inside the
+# transaction that writes the order and stores the response, before it commits (a crash there writes
+# nothing). A crash after the claim and before that transaction is armed at the store's
+# AFTER_EXTERNAL_CALL (the order has no external call, so that point is right after the claim).
 LOCKED, ORDER_UPSERTED = "lock", "order upserted"
 
 
@@ -120,7 +124,7 @@ class OrderService:
         check_leases(claim_lease, lock_lease_ms)
         self.engine, self.redis, self.lock_lease_ms = engine, redis_client, lock_lease_ms
         self.store = IdempotencyStore(engine, lease=claim_lease, clock=clock)
-        self.operation = Operation(external=self._upsert_order, record=self._answer_with_order)
+        self.operation = Operation(external=_no_external_call, record=self._write_order)
 
     # -- create ------------------------------------------------------------------------------
 
@@ -167,31 +171,27 @@ class OrderService:
         except redis.RedisError:
             pass  # Redis went away: the lease expires by itself
 
-    def _upsert_order(self, request: Request, scope: str, key: str) -> None:
-        """Phase 2, its own short transaction: the order, or the one an earlier holder wrote."""
+    def _write_order(self, conn: Connection, request: Request, scope: str, key: str, _external: Any) -> Response:
+        """The work, inside the transaction that then stores the response and completes the key: upsert the
+        order, read it back as committed (ours, or a slow earlier holder's), answer 201.
+
+        The order keeps the fingerprint of the request that created it, so a key reused with another
+        payload after its record expired is still refused (422) instead of answering with someone
+        else's order. The read is a locking read: it sees the latest committed order whatever this
+        transaction's snapshot is (REPEATABLE READ).
+        """
         order = OrderIn.model_validate_json(request.body)
         items = [item.model_dump() for item in order.items]
         values = {"user_id": int(scope), "idem_key": key, "status": "created", "currency": order.currency,
                   "total_cents": sum(i["quantity"] * i["unit_price_cents"] for i in items),
                   "items": json.dumps(items, separators=(",", ":")),
-                  "request_fingerprint": fingerprint(request.method, request.path, request.body)}
-        with self.engine.begin() as conn:
-            values["created_at"] = self.store.now(conn)  # the clock the claim's lease is judged by
-            conn.execute(insert_or_keep(orders, values, ["user_id", "idem_key"], self.engine.dialect.name))
+                  "request_fingerprint": fingerprint(request.method, request.path, request.body),
+                  "created_at": self.store.now_for_insert(conn)}  # the clock the claim's lease is judged by
+        conn.execute(insert_or_keep(orders, values, ["user_id", "idem_key"], self.engine.dialect.name))
         failpoints.point(ORDER_UPSERTED)
-
-    @staticmethod
-    def _answer_with_order(conn: Connection, request: Request, scope: str, key: str, _external: Any) -> Response:
-        """Phase 3's record step: the order as committed (the first holder's), as a 201.
-
-        The order keeps the fingerprint of the request that created it, so a key reused with another
-        payload after its record expired is still refused (422) instead of answering with someone
-        else's order. A locking read: it sees the latest committed order whatever this transaction's
-        snapshot is (REPEATABLE READ).
-        """
         row = conn.execute(sa.select(orders).where(orders.c.user_id == int(scope), orders.c.idem_key == key)
                            .with_for_update(read=True)).one()
-        if row.request_fingerprint != fingerprint(request.method, request.path, request.body):
+        if row.request_fingerprint != values["request_fingerprint"]:
             return KEY_REUSED.response("an order was already created with this key and a different request; use "
                                        "a new key for a new order")
         return json_response(201, order_body(row), {"Location": f"{PATH}/{row.id}"})
@@ -216,6 +216,10 @@ class OrderService:
         page = rows[:limit]
         more = len(rows) > limit
         return {"data": [order_body(r) for r in page], "next_cursor": encode_cursor(page[-1].id) if more else None}
+
+
+def _no_external_call(_request: Request, _scope: str, _key: str) -> None:
+    """Creating an order calls nothing outside the database: all its work is in the record step."""
 
 
 def orders_with_key(engine: Engine, user_id: int, key: str) -> int:

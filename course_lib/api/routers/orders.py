@@ -19,15 +19,18 @@ from course_lib.api import problems
 from course_lib.api.deps import Id, ServicesDep, can
 from course_lib.auth import Authenticated
 from course_lib.idempotency.keys import HEADER, MAX_KEY_LENGTH
+from course_lib.idempotency.store import AFTER_EXTERNAL_CALL
 from course_lib.messages import json_response
 from course_lib.orders import OrderIn, OrderOut
 from course_lib.orders.models import OrderPage
-from course_lib.orders.service import ORDER_UPSERTED, WorkerCrashed
+from course_lib.orders.service import WorkerCrashed
 
 # Honoured only when ApiConfig.fault_injection is on (the benchmark's server): lets the client pick
 # which requests crash, so a run is reproducible. Never enabled by `course serve` without --faults.
 FAULT_HEADER = "X-Course-Fault"
-CRASH_AFTER_ORDER_INSERT = "crash-after-order-insert"
+# The worker dies after its claim committed and before the transaction that writes the order and stores
+# the response: the one place left where a crash leaves something behind (a claim, until its lease ends).
+CRASH_AFTER_CLAIM = "crash-after-claim"
 
 router = APIRouter(prefix="/api/orders", tags=["orders"])
 Creator = Annotated[Authenticated, Depends(can("orders:create"))]
@@ -44,8 +47,8 @@ KeyHeader = Annotated[str | None, Header(
 
 def _injected_fault(request: Request, svc: ServicesDep) -> AbstractContextManager[object]:
     """A crash armed for this request only (its context), when the server allows injected faults."""
-    if svc.config.fault_injection and request.headers.get(FAULT_HEADER) == CRASH_AFTER_ORDER_INSERT:
-        return failpoints.crash_at(ORDER_UPSERTED)
+    if svc.config.fault_injection and request.headers.get(FAULT_HEADER) == CRASH_AFTER_CLAIM:
+        return failpoints.crash_at(AFTER_EXTERNAL_CALL)
     return nullcontext()
 
 
@@ -65,8 +68,8 @@ async def create_order(request: Request, order: OrderIn, who: Creator, svc: Serv
             outcome = await run_in_threadpool(svc.orders.create, who.user_id, field, body, len(lines))
     except WorkerCrashed as died:
         request.state.log.update(idem_key_hash=died.key_hash, lock="held by the crashed worker")
-        return problems.problem_response(502, "Worker crashed", "injected fault: the worker died after writing "
-                                         "the order and before storing the response; retry with the same key")
+        return problems.problem_response(502, "Worker crashed", "injected fault: the worker died after claiming "
+                                         "the key and before writing the order; retry with the same key")
     request.state.log.update(idem_key_hash=outcome.key_hash, lock=outcome.lock.value, replay=outcome.replayed)
     return problems.plain(outcome.response)
 

@@ -101,11 +101,11 @@ def _clients(url: str, tokens: list[str], clients: int, seconds: float, repeat_s
 
 
 def _measure(side: str, server: Server, engine, tokens: list[str], scenario: str, clients: int, seconds: float,
-             seed: int) -> Run:
+             seed: int, warm_up_s: float = WARM_UP_S) -> Run:
     with engine.begin() as conn:  # every run starts from the same empty tables
         conn.execute(sa.delete(orders))
         conn.execute(sa.delete(idempotency_keys))
-    _clients(server.url, tokens, clients, WARM_UP_S, SCENARIOS[scenario], seed)  # connections, caches
+    _clients(server.url, tokens, clients, warm_up_s, SCENARIOS[scenario], seed)  # connections, caches
     process = psutil.Process(server.process.pid)
     before_cpu, before_db = sum(process.cpu_times()[:2]), _status_counters(engine)
     started = time.perf_counter()
@@ -126,7 +126,9 @@ def _median(runs: list[Run], attr: str) -> float | None:
     return round(statistics.median(values), 3) if values else None
 
 
-def main(seconds: float = 20.0, runs: int = 3, clients: int = 64, out: Path | None = None) -> dict:
+def main(seconds: float = 20.0, runs: int = 3, clients: int = 64, out: Path | None = None,
+         warm_up_s: float = WARM_UP_S) -> dict:
+    """Both servers, `runs` turns each per scenario; a notebook passes a short `seconds` and `warm_up_s`."""
     engine = backends.sql().engine
     database_url = engine.url.render_as_string(hide_password=False)
     reset_tables(engine)
@@ -145,7 +147,8 @@ def main(seconds: float = 20.0, runs: int = 3, clients: int = 64, out: Path | No
             for run in range(runs):
                 order = ("course", "plain") if run % 2 == 0 else ("plain", "course")  # drift hits both alike
                 for side in order:
-                    measured.append(_measure(side, servers[side], engine, tokens, scenario, clients, seconds, run))
+                    measured.append(_measure(side, servers[side], engine, tokens, scenario, clients, seconds, run,
+                                             warm_up_s))
                     print(_line(measured[-1]), flush=True)
     finally:
         for server in servers.values():

@@ -7,8 +7,8 @@ client threads send the workload over keep-alive HTTP connections:
 * every logical order gets a fresh Idempotency-Key;
 * a share of requests are retries with the same key: most after the answer arrived (a client
   whose response was lost), some at the same moment as the first (two tabs, a double click);
-* a share of first attempts carry the fault header: the worker "dies" after committing the order
-  and before storing the response (502); the client retries with full jitter and Retry-After until
+* a share of first attempts carry the fault header: the worker "dies" after its claim committed and
+  before the order and the response are written (502); the client retries with full jitter and Retry-After until
   a lease expires and another worker takes the claim over.
 
 Then it checks what matters: one order row per key, every success for a key carried the same order
@@ -40,7 +40,7 @@ import sqlalchemy as sa
 from tqdm import tqdm
 
 from course_lib import backends
-from course_lib.api import CRASH_AFTER_ORDER_INSERT, FAULT_HEADER
+from course_lib.api import CRASH_AFTER_CLAIM, FAULT_HEADER
 from course_lib.api.tables import reset_tables
 from course_lib.auth import TokenService, create_user, seed_users
 from course_lib.backends import settings
@@ -179,7 +179,7 @@ def _client_send(http: httpx.Client, send: Send, token: str, outcomes: Outcomes,
     crash = [send.crash]  # only the first attempt carries the fault
 
     def attempt() -> bytes:
-        extra = {FAULT_HEADER: CRASH_AFTER_ORDER_INSERT} if crash[0] else {}
+        extra = {FAULT_HEADER: CRASH_AFTER_CLAIM} if crash[0] else {}
         crash[0] = False
         start = time.perf_counter()
         try:
