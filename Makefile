@@ -43,6 +43,7 @@ bench: setup
 	$(BIN)/course bench jitter
 	$(BIN)/course bench events
 	$(BIN)/course bench orders
+	$(BIN)/course bench guards
 	$(BIN)/course bench sql
 	$(BIN)/course bench s3
 

@@ -95,7 +95,7 @@ class PrivateRedis:
     def __init__(self) -> None:
         binary = shutil.which("redis-server")
         if binary is None:
-            raise SystemExit("course bench orders restarts Redis mid-run and needs the redis-server binary: "
+            raise SystemExit("course bench orders and guards run their own redis-server and need the binary: "
                              "sudo apt-get install -y redis-server (or brew install redis)")
         self.binary, self.port, self.dir = binary, settings.free_port(), tempfile.mkdtemp(prefix="course-bench-")
         self.url = f"redis://127.0.0.1:{self.port}/0"
