@@ -17,9 +17,11 @@ class Operation:
 
     external(request, scope, key) -> result: network calls, outside any transaction; must be safe
         to repeat with the same key (a takeover repeats it), as payment providers' keys make it.
+        None when the operation calls nothing outside the database (creating an order): the store
+        then runs both of its transactions on one pooled connection.
     record(conn, request, scope, key, result) -> Response: database writes, inside the transaction
         that also stores the response; must find, not duplicate, what an earlier holder recorded.
     """
 
-    external: Callable[[Request, str, str], Any]
+    external: Callable[[Request, str, str], Any] | None
     record: Callable[[Connection, Request, str, str, Any], Response]

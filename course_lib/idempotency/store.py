@@ -110,11 +110,15 @@ class Claim:
     holder: str | None = None  # this attempt's token in the record (NEW, TAKEOVER): only it may release
 
 
-def _transaction(engine: Engine, fn: Callable[[Connection], Any]) -> Any:
-    """Run fn in one transaction, retrying it when MySQL picks it as a deadlock victim."""
+def _transaction(bind: Engine | Connection, fn: Callable[[Connection], Any]) -> Any:
+    """Run fn in one transaction (on `bind`'s connection, or one from the engine's pool), retrying it when
+    MySQL picks it as a deadlock victim."""
     for attempt in range(DEADLOCK_RETRIES):
         try:
-            with engine.begin() as conn:
+            if isinstance(bind, Connection):
+                with bind.begin():
+                    return fn(bind)
+            with bind.begin() as conn:
                 return fn(conn)
         except OperationalError as exc:
             code = getattr(exc.orig, "args", [None])[0]
@@ -208,7 +212,7 @@ class IdempotencyStore:
             raise ValueError(f"decide() returned {decided!r}; expected one of {[o.value for o in ClaimOutcome]}"
                              ) from None
 
-    def claim_key(self, scope: str, key: str, fp: str) -> Claim:
+    def claim_key(self, scope: str, key: str, fp: str, bind: Engine | Connection | None = None) -> Claim:
         """Claim (scope, key) for this request, or say why not.
 
         One short transaction answers almost every request: the INSERT wins (new key), or it loses and
@@ -230,8 +234,9 @@ class IdempotencyStore:
                 return None
             return self._answer(row, self._decided(row, fp, now), now)
 
-        claim = _transaction(self.engine, insert_or_read)
-        return claim or _transaction(self.engine, lambda conn: self._inspect(conn, scope, key, fp, holder))
+        bind = bind or self.engine
+        claim = _transaction(bind, insert_or_read)
+        return claim or _transaction(bind, lambda conn: self._inspect(conn, scope, key, fp, holder))
 
     @staticmethod
     def _answer(row: Any, outcome: ClaimOutcome, now: datetime) -> Claim | None:
@@ -265,7 +270,7 @@ class IdempotencyStore:
         return self._answer(row, outcome, now) or Claim(outcome, row.id, holder=holder)
 
     def record_and_complete(self, record_id: int, request: Request, key: str, operation: Operation,
-                            external: Any) -> Response:
+                            external: Any, bind: Engine | Connection | None = None) -> Response:
         """Phase 3: the operation's writes and the stored response, in one transaction.
 
         If another holder completed first (we were a slow worker whose lease was taken over), our
@@ -292,7 +297,7 @@ class IdempotencyStore:
             row = conn.execute(sa.select(keys_table).where(keys_table.c.id == record_id).with_for_update()).one()
             return _stored_response(row)
 
-        return _transaction(self.engine, record)
+        return _transaction(bind or self.engine, record)
 
     def release(self, record_id: int, holder: str) -> bool:
         """Forget an in-progress claim whose work failed, so the client's retry can run it afresh; only
@@ -318,7 +323,13 @@ class IdempotencyStore:
 
     def handle_key(self, request: Request, key: str, operation: Operation) -> Response:
         """`handle` for a key the caller has already read from the request (`keys.parse_key`)."""
-        claim = self.claim_key(request.user, key, fingerprint(request.method, request.path, request.body))
+        if operation.external is None:  # nothing leaves the database: both transactions on one pooled connection
+            with self.engine.connect() as conn:
+                return self._handle_on(conn, request, key, operation)
+        return self._handle_on(self.engine, request, key, operation)
+
+    def _handle_on(self, bind: Engine | Connection, request: Request, key: str, operation: Operation) -> Response:
+        claim = self.claim_key(request.user, key, fingerprint(request.method, request.path, request.body), bind)
         failpoints.point(CLAIMED, claim.outcome.value)
         if claim.outcome == ClaimOutcome.MISMATCH:
             return KEY_REUSED.response("this key was already used with a different request; use a new key for a "
@@ -330,9 +341,9 @@ class IdempotencyStore:
         assert claim.record_id is not None and claim.holder is not None  # NEW and TAKEOVER carry their record
         holder = claim.holder
         try:
-            external = operation.external(request, request.user, key)
+            external = operation.external(request, request.user, key) if operation.external else None
             failpoints.point(AFTER_EXTERNAL_CALL)
-            return self.record_and_complete(claim.record_id, request, key, operation, external)
+            return self.record_and_complete(claim.record_id, request, key, operation, external, bind)
         except SimulatedCrash:
             raise  # a dead process releases nothing: its claim stays until the lease runs out
         except _DoNotStore as failed:

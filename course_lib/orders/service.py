@@ -124,7 +124,7 @@ class OrderService:
         check_leases(claim_lease, lock_lease_ms)
         self.engine, self.redis, self.lock_lease_ms = engine, redis_client, lock_lease_ms
         self.store = IdempotencyStore(engine, lease=claim_lease, clock=clock)
-        self.operation = Operation(external=_no_external_call, record=self._write_order)
+        self.operation = Operation(external=None, record=self._write_order)  # all its work is in the database
 
     # -- create ------------------------------------------------------------------------------
 
@@ -216,10 +216,6 @@ class OrderService:
         page = rows[:limit]
         more = len(rows) > limit
         return {"data": [order_body(r) for r in page], "next_cursor": encode_cursor(page[-1].id) if more else None}
-
-
-def _no_external_call(_request: Request, _scope: str, _key: str) -> None:
-    """Creating an order calls nothing outside the database: all its work is in the record step."""
 
 
 def orders_with_key(engine: Engine, user_id: int, key: str) -> int:
