@@ -219,3 +219,29 @@ def test_upsert_insert_ignore_and_explain(which, tmp_path):
     finally:
         meta.drop_all(engine)
         engine.dispose()
+
+
+def test_the_pool_rolls_back_only_what_is_still_open(mariadb_engine, monkeypatch):
+    """No ROLLBACK after a committed transaction (one round trip saved per transaction); still one for a
+    connection returned with a transaction open, whether SQLAlchemy or the raw driver left it open."""
+    import pymysql
+
+    sent: list[str] = []
+    real = pymysql.connections.Connection.rollback
+    monkeypatch.setattr(pymysql.connections.Connection, "rollback",
+                        lambda self: (sent.append("ROLLBACK"), real(self))[1])
+    with mariadb_engine.begin() as conn:
+        conn.execute(sa.text("SELECT 1"))
+    assert sent == [], "committed: nothing left to roll back"
+    conn = mariadb_engine.connect()
+    conn.execute(sa.text("SELECT 1"))
+    conn.commit()
+    conn.execute(sa.text("SELECT 2"))  # a second transaction, never ended
+    conn.close()
+    assert sent == ["ROLLBACK"]
+    raw = mariadb_engine.raw_connection()
+    cursor = raw.cursor()
+    cursor.execute("SELECT 1")
+    cursor.fetchall()
+    raw.close()  # the pool cannot know what the driver did: it rolls back
+    assert sent == ["ROLLBACK", "ROLLBACK"]
