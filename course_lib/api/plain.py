@@ -21,12 +21,13 @@ from typing import Annotated
 import sqlalchemy as sa
 from fastapi import FastAPI, Header
 from fastapi.responses import JSONResponse, Response
-from sqlalchemy.dialects import mysql, sqlite
+from sqlalchemy.dialects import mysql
 from sqlalchemy.engine import Engine
 
 from course_lib.api import problems
 from course_lib.auth import TokenService
 from course_lib.backends.columns import is_mysql
+from course_lib.backends.sql_backend import insert_or_keep
 from course_lib.clock import utc_now
 from course_lib.orders.models import OrderIn
 from course_lib.orders.schema import orders
@@ -39,8 +40,7 @@ def _insert_or_find(engine: Engine, values: dict) -> int:
             statement = mysql.insert(orders).values(**values).on_duplicate_key_update(
                 id=sa.func.last_insert_id(orders.c.id))
             return int(conn.execute(statement).lastrowid)
-        result = conn.execute(sqlite.insert(orders).values(**values).on_conflict_do_nothing(
-            index_elements=["user_id", "idem_key"]))
+        result = conn.execute(insert_or_keep(orders, values, ["user_id", "idem_key"], conn.dialect.name))
         if result.rowcount == 1:
             return int(result.lastrowid)
         return int(conn.execute(sa.select(orders.c.id).where(orders.c.user_id == values["user_id"],

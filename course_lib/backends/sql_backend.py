@@ -251,23 +251,20 @@ def inserted_id(result: sa.CursorResult) -> int:
     return int(key[0])
 
 
+def database_now_column(conn: Connection) -> sa.ColumnElement[datetime]:
+    """`database_now` as a column expression, to read the time in the same SELECT as a record."""
+    if is_mysql(conn):
+        return sa.type_coerce(sa.func.utc_timestamp(6), sa.DateTime())
+    return sa.type_coerce(sa.func.strftime("%Y-%m-%d %H:%M:%f", "now"), sa.DateTime())
+
+
 def database_now(conn: Connection) -> datetime:
     """The database server's UTC time, naive (as every timestamp column stores it).
 
     Leases and expiry are judged on this one clock, not on each application server's: a server whose
     clock runs ahead would otherwise take over live claims (docs/architecture.md, "Clocks").
     """
-    if is_mysql(conn):
-        return conn.exec_driver_sql("SELECT UTC_TIMESTAMP(6)").scalar_one()
-    text = conn.exec_driver_sql("SELECT strftime('%Y-%m-%d %H:%M:%f', 'now')").scalar_one()
-    return datetime.fromisoformat(text)
-
-
-def database_now_column(conn: Connection) -> sa.ColumnElement[datetime]:
-    """`database_now` as a column expression, to read the time in the same SELECT as a record."""
-    if is_mysql(conn):
-        return sa.type_coerce(sa.func.utc_timestamp(6), sa.DateTime())
-    return sa.type_coerce(sa.func.strftime("%Y-%m-%d %H:%M:%f", "now"), sa.DateTime())
+    return conn.execute(sa.select(database_now_column(conn))).scalar_one()
 
 
 def reader(engine: Engine) -> Engine:

@@ -168,20 +168,16 @@ class IdempotencyStore:
         """The time leases and expiry are judged by, read inside the transaction that uses it."""
         return self.clock() if self.clock is not None else database_now(conn)
 
-    def _fresh(self, scope: str, key: str, fp: str, now: datetime, holder: str) -> dict[str, Any]:
+    def _fresh(self, scope: str, key: str, fp: str, now: Any, holder: str) -> dict[str, Any]:
+        """A new claim's values at `now`: a datetime, or an SQL expression (`now_for_insert`)."""
+        later = _mysql_later if isinstance(now, sa.ColumnElement) else lambda moment, delta: moment + delta
         return {"scope": scope, "idem_key": key, "fingerprint": fp, "status": KeyStatus.IN_PROGRESS.value,
-                "holder": holder, "locked_until": now + self.lease, "created_at": now,
-                "expires_at": now + self.retention}
+                "holder": holder, "locked_until": later(now, self.lease), "created_at": now,
+                "expires_at": later(now, self.retention)}
 
     def _fresh_claim(self, conn: Connection, scope: str, key: str, fp: str, holder: str) -> dict[str, Any]:
-        """A new claim's values. On MySQL/MariaDB with the database's clock, its timestamps are SQL
-        expressions evaluated by the INSERT itself: no round trip just to read the time."""
-        if self.clock is None and is_mysql(conn):
-            now = sa.func.utc_timestamp(6)
-            return {"scope": scope, "idem_key": key, "fingerprint": fp, "status": KeyStatus.IN_PROGRESS.value,
-                    "holder": holder, "locked_until": _mysql_later(now, self.lease), "created_at": now,
-                    "expires_at": _mysql_later(now, self.retention)}
-        return self._fresh(scope, key, fp, self.now(conn), holder)
+        """A new claim's values, its timestamps evaluated by the INSERT itself where it can (`now_for_insert`)."""
+        return self._fresh(scope, key, fp, self.now_for_insert(conn), holder)
 
     def now_for_insert(self, conn: Connection) -> Any:
         """`now()` as a value for an INSERT: on MySQL/MariaDB with the database's clock, an SQL expression the

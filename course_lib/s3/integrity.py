@@ -16,12 +16,11 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from course_lib.backends.s3_fidelity import composite_crc32
+from course_lib.backends.s3_fidelity import composite_crc32, crc32_b64
 
 Integrity = Literal["crc32", "md5"]
 
@@ -35,12 +34,11 @@ def content_md5(digest: bytes) -> str:
     return base64.b64encode(digest).decode()
 
 
-def crc32_checksum(data: bytes) -> str:
-    """The x-amz-checksum-crc32 value: base64 of the big-endian CRC32. Sent with every part of an upload
-    created with ChecksumAlgorithm=CRC32, S3 checks it per part and combines the parts' CRCs at complete
-    instead of reading the whole object again (its default when no algorithm is chosen: a full-object
-    CRC64NVME, a second pass over every byte)."""
-    return base64.b64encode(zlib.crc32(data).to_bytes(4, "big")).decode()
+# The x-amz-checksum-crc32 value: base64 of the big-endian CRC32 (the same function the embedded server
+# checks bodies with). Sent with every part of an upload created with ChecksumAlgorithm=CRC32, S3 checks
+# it per part and combines the parts' CRCs at complete instead of reading the whole object again (its
+# default when no algorithm is chosen: a full-object CRC64NVME, a second pass over every byte).
+crc32_checksum = crc32_b64
 
 
 def part_etag(digest: bytes) -> str:
