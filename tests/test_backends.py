@@ -10,6 +10,7 @@ import sqlalchemy as sa
 
 from course_lib import backends
 from course_lib.backends import BackendUnavailable, redis_backend, settings, sql_backend
+from course_lib.backends.columns import is_mysql
 
 from .conftest import require_services
 
@@ -219,6 +220,28 @@ def test_upsert_insert_ignore_and_explain(which, tmp_path):
     finally:
         meta.drop_all(engine)
         engine.dispose()
+
+
+def test_insert_or_keep_returning_gives_the_row_that_stands(sql_engine):
+    """create-order relies on this (orders/service.py): with RETURNING, MariaDB's upsert answers the row as it
+    stands after the statement, the existing one on a duplicate key (its id and values, not the ones sent);
+    SQLite answers nothing on a conflict, and the service then reads the row under a lock."""
+    meta = sa.MetaData()
+    table = sa.Table(f"t_{uuid.uuid4().hex[:8]}", meta, sa.Column("id", sa.Integer, primary_key=True),
+                     sa.Column("k", sa.String(20), nullable=False, unique=True), sa.Column("v", sa.Integer))
+    meta.create_all(sql_engine)
+    try:
+        with sql_engine.begin() as conn:
+            if not conn.dialect.insert_returning:
+                pytest.skip(f"{conn.dialect.name} has no INSERT ... RETURNING (MySQL): the service reads instead")
+            upsert = lambda v: sql_backend.insert_or_keep(table, {"k": "a", "v": v}, ["k"],  # noqa: E731
+                                                          conn.dialect.name).returning(table.c.id, table.c.v)
+            first = conn.execute(upsert(1)).all()
+            again = conn.execute(upsert(2)).all()
+        assert first == [(1, 1)]
+        assert again == ([(1, 1)] if is_mysql(sql_engine) else [])
+    finally:
+        meta.drop_all(sql_engine)
 
 
 def test_the_pool_rolls_back_only_what_is_still_open(mariadb_engine, monkeypatch):

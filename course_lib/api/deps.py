@@ -20,6 +20,7 @@ from sqlalchemy.engine import Engine
 
 from course_lib.api.middleware import MAX_BODY_BYTES
 from course_lib.auth import Authenticated, TokenService
+from course_lib.auth.tokens import parse_bearer
 from course_lib.orders import DEFAULT_CLAIM_LEASE, DEFAULT_LOCK_LEASE_MS, OrderService
 from course_lib.orders.service import check_leases
 from course_lib.s3.service import UploadService
@@ -65,7 +66,8 @@ Id = Annotated[int, BeforeValidator(_ascii_digits), Path(ge=1, le=2**63 - 1)]
 bearer = HTTPBearer(auto_error=False, description="a token from POST /api/tokens: `Bearer {id}|{secret}`")
 
 
-def services(request: Request) -> Services:
+async def services(request: Request) -> Services:
+    """The app's services (async: no I/O, so FastAPI calls it on the event loop instead of a worker thread)."""
     return request.app.state.services
 
 
@@ -81,6 +83,20 @@ def caller(request: Request, svc: ServicesDep, _scheme: Annotated[object, Depend
 
 
 Caller = Annotated[Authenticated, Depends(caller)]
+
+
+async def bearer_header(request: Request, svc: ServicesDep, _scheme: Annotated[object, Depends(bearer)] = None
+                        ) -> str | None:
+    """The Authorization header once it has a token's shape (AuthError -> 401 otherwise), for a route that
+    looks the token up itself, in the worker thread that does the rest of its work (create-order). The
+    shape needs no I/O, so it is checked here, on the event loop, before the body is validated: a missing
+    or malformed token is a 401 whatever the body."""
+    header = request.headers.get("authorization")
+    parse_bearer(header, svc.tokens.prefix)
+    return header
+
+
+BearerHeader = Annotated[str | None, Depends(bearer_header)]
 
 
 def can(ability: str) -> Callable[[Authenticated], Coroutine[Any, Any, Authenticated]]:

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from course_lib.auth.schema import personal_access_tokens as tokens_table
 from course_lib.auth.schema import users
@@ -151,6 +151,14 @@ def parse_bearer(header: str | None, prefix: str = TOKEN_PREFIX) -> tuple[int, s
     return int(token_id), secret
 
 
+# Built once: the statement every authenticated request runs (SQLAlchemy then reuses its compiled form).
+_TOKEN_LOOKUP = (sa.select(*[tokens_table.c[name] for name in ("id", "user_id", "name", "token_hash", "abilities",
+                                                                 "last_used_at", "expires_at")],
+                            users.c.email, users.c.name.label("user_name"))
+                 .join(users, users.c.id == tokens_table.c.user_id)
+                 .where(tokens_table.c.id == sa.bindparam("token_id")))
+
+
 class TokenService:
     """Create, check and revoke tokens on a SQL engine."""
 
@@ -181,15 +189,17 @@ class TokenService:
         with self.engine.connect() as conn:
             return conn.execute(sa.select(users.c.role).where(users.c.id == user_id)).scalar_one_or_none()
 
-    def authenticate(self, authorization: str | None) -> Authenticated:
-        """The caller behind an Authorization header, or AuthError(401)."""
+    def authenticate(self, authorization: str | None, conn: Connection | None = None) -> Authenticated:
+        """The caller behind an Authorization header, or AuthError(401). With `conn` (a connection with no
+        transaction open) the lookup runs on it and commits, so the request can go on using the same
+        pooled connection: one checkout, one pre-ping, instead of one per step."""
         token_id, secret = parse_bearer(authorization, self.prefix)
-        with self.engine.connect() as conn:
-            row = conn.execute(
-                sa.select(tokens_table, users.c.email, users.c.name.label("user_name"))
-                .join(users, users.c.id == tokens_table.c.user_id)
-                .where(tokens_table.c.id == token_id)
-            ).first()
+        if conn is None:
+            with self.engine.connect() as own:
+                row = own.execute(_TOKEN_LOOKUP, {"token_id": token_id}).first()
+        else:
+            with conn.begin():
+                row = conn.execute(_TOKEN_LOOKUP, {"token_id": token_id}).first()
         # Hash and compare even when the id is unknown, so both failures take the same time.
         stored = row.token_hash if row is not None else "0" * 64
         if not hmac.compare_digest(stored, secret_hash(secret)) or row is None:

@@ -251,9 +251,9 @@ def inserted_id(result: sa.CursorResult) -> int:
     return int(key[0])
 
 
-def database_now_column(conn: Connection) -> sa.ColumnElement[datetime]:
+def database_now_column(where: Engine | Connection) -> sa.ColumnElement[datetime]:
     """`database_now` as a column expression, to read the time in the same SELECT as a record."""
-    if is_mysql(conn):
+    if is_mysql(where):
         return sa.type_coerce(sa.func.utc_timestamp(6), sa.DateTime())
     return sa.type_coerce(sa.func.strftime("%Y-%m-%d %H:%M:%f", "now"), sa.DateTime())
 

@@ -20,11 +20,13 @@ the identical body on every retry. Three guards, each for a different failure:
 from __future__ import annotations
 
 import base64
+import functools
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from types import SimpleNamespace
 from typing import Any
 
 import redis
@@ -102,6 +104,13 @@ class OrderOutcome:
         return self.response.replayed
 
 
+# What the database decides about a new order (the rest is the request's): returned by the upsert, or
+# read under a lock when the database has no RETURNING. Both built once.
+_STORED = (orders.c.id, orders.c.status, orders.c.created_at, orders.c.request_fingerprint)
+_READ_STORED = sa.select(*_STORED).where(orders.c.user_id == sa.bindparam("user_id"),
+                                         orders.c.idem_key == sa.bindparam("idem_key")).with_for_update(read=True)
+
+
 def order_body(row: Any) -> dict[str, Any]:
     return {"id": row.id, "user_id": row.user_id, "status": row.status, "currency": row.currency,
             "total_cents": row.total_cents, "items": json.loads(row.items),
@@ -124,21 +133,24 @@ class OrderService:
         check_leases(claim_lease, lock_lease_ms)
         self.engine, self.redis, self.lock_lease_ms = engine, redis_client, lock_lease_ms
         self.store = IdempotencyStore(engine, lease=claim_lease, clock=clock)
-        self.operation = Operation(external=None, record=self._write_order)  # all its work is in the database
+        self._upsert: Any = None  # built on first use, when the connection says whether it has RETURNING
 
     # -- create ------------------------------------------------------------------------------
 
-    def create(self, user_id: int, key_field: str | None, body: bytes, key_lines: int = 1) -> OrderOutcome:
+    def create(self, user_id: int, key_field: str | None, body: bytes, key_lines: int = 1,
+               conn: Connection | None = None, order: OrderIn | None = None) -> OrderOutcome:
         """POST /api/orders for `user_id`, given the Idempotency-Key field as sent (`key_lines`: on how many
-        field lines): the lock, then the claim-first store around the order upsert. A SimulatedCrash (a
-        failpoint armed by a lesson or the benchmark) propagates and releases nothing."""
+        field lines): the lock, then the claim-first store around the order upsert, on `conn` when the
+        caller holds one (the API: the connection its token check ran on). `order` is `body` already
+        validated by the caller (the API's request parsing); else it is validated here. A SimulatedCrash
+        (a failpoint armed by a lesson or the benchmark) propagates and releases nothing."""
         try:
             key = parse_key(key_field, key_lines)
         except KeyRejected as rejected:
             return OrderOutcome(rejected.response, LockState.NOT_NEEDED, None)
         scope, key_hash = str(user_id), hash_for_logs(str(user_id), key)
         try:
-            OrderIn.model_validate_json(body)
+            order = order or OrderIn.model_validate_json(body)
         except ValidationError as exc:
             return OrderOutcome(_validation_problem(exc), LockState.NOT_NEEDED, key_hash)
         lock = RedisLock(self.redis, f"lock:orders:{key_hash}", self.lock_lease_ms)
@@ -152,7 +164,9 @@ class OrderService:
             return OrderOutcome(in_progress(self.store.lease_remaining_s(scope, key)), lock_state, key_hash)
         request = Request(scope, "POST", PATH, body, {HEADER: key_field or ""})
         try:
-            response = self.store.handle_key(request, key, self.operation)
+            # All its work is in the database (no external call); the order validated once, above.
+            operation = Operation(external=None, record=functools.partial(self._write_order, order))
+            response = self.store.handle_key(request, key, operation, conn)
         except SimulatedCrash as died:  # a dead worker releases nothing: its lock and its claim run out
             raise WorkerCrashed(key_hash) from died
         except BaseException:
@@ -171,30 +185,50 @@ class OrderService:
         except redis.RedisError:
             pass  # Redis went away: the lease expires by itself
 
-    def _write_order(self, conn: Connection, request: Request, scope: str, key: str, _external: Any) -> Response:
+    def _upsert_order(self, conn: Connection) -> Any:
+        """The order's upsert, built once with bound values (SQLAlchemy then reuses its compiled form and cache
+        key), with RETURNING where the database has it (MariaDB 10.5+, SQLite 3.35+; not MySQL)."""
+        if self._upsert is None:
+            bound: dict[str, Any] = {name: sa.bindparam(name) for name in (
+                "user_id", "idem_key", "currency", "total_cents", "items", "request_fingerprint")}
+            created_at = sa.func.utc_timestamp(6) if self.store.times_in_sql else sa.bindparam("created_at")
+            upsert = insert_or_keep(orders, {**bound, "status": "created", "created_at": created_at},
+                                    ["user_id", "idem_key"], conn.dialect.name)
+            self._upsert = upsert.returning(*_STORED) if conn.dialect.insert_returning else upsert
+        return self._upsert
+
+    def _write_order(self, order: OrderIn, conn: Connection, request: Request, scope: str, key: str,
+                     _external: Any) -> Response:
         """The work, inside the transaction that then stores the response and completes the key: upsert the
-        order, read it back as committed (ours, or a slow earlier holder's), answer 201.
+        order, take it as committed (ours, or a slow earlier holder's), answer 201.
 
         The order keeps the fingerprint of the request that created it, so a key reused with another
         payload after its record expired is still refused (422) instead of answering with someone
-        else's order. The read is a locking read: it sees the latest committed order whatever this
-        transaction's snapshot is (REPEATABLE READ).
+        else's order. Where the database has INSERT ... RETURNING (MariaDB 10.5+, SQLite 3.35+) the row
+        comes back with the statement; otherwise a locking read fetches it, which sees the latest
+        committed order whatever this transaction's snapshot is (REPEATABLE READ).
         """
-        order = OrderIn.model_validate_json(request.body)
         items = [item.model_dump() for item in order.items]
-        values = {"user_id": int(scope), "idem_key": key, "status": "created", "currency": order.currency,
+        values = {"user_id": int(scope), "idem_key": key, "currency": order.currency,
                   "total_cents": sum(i["quantity"] * i["unit_price_cents"] for i in items),
                   "items": json.dumps(items, separators=(",", ":")),
-                  "request_fingerprint": fingerprint(request.method, request.path, request.body),
-                  "created_at": self.store.now_for_insert(conn)}  # the clock the claim's lease is judged by
-        conn.execute(insert_or_keep(orders, values, ["user_id", "idem_key"], self.engine.dialect.name))
+                  "request_fingerprint": fingerprint(request.method, request.path, request.body)}
+        if not self.store.times_in_sql:  # else the statement reads the database's clock itself
+            values["created_at"] = self.store.now(conn)  # the clock the claim's lease is judged by
+        result = conn.execute(self._upsert_order(conn), values)
+        # The row as it stands after the statement: ours, or (MariaDB's upsert) the order already there, read
+        # under the lock the upsert took. SQLite returns nothing on a conflict: then the locking read below.
+        row = result.first() if conn.dialect.insert_returning else None
         failpoints.point(ORDER_UPSERTED)
-        row = conn.execute(sa.select(orders).where(orders.c.user_id == int(scope), orders.c.idem_key == key)
-                           .with_for_update(read=True)).one()
+        if row is None:
+            row = conn.execute(_READ_STORED, {"user_id": int(scope), "idem_key": key}).one()
         if row.request_fingerprint != values["request_fingerprint"]:
             return KEY_REUSED.response("an order was already created with this key and a different request; use "
                                        "a new key for a new order")
-        return json_response(201, order_body(row), {"Location": f"{PATH}/{row.id}"})
+        # Same fingerprint, same body: the stored currency and items are the ones just sent (a slow earlier
+        # holder sent these bytes too), so only what the database decided comes back from it.
+        stored = SimpleNamespace(**{**values, **row._mapping})
+        return json_response(201, order_body(stored), {"Location": f"{PATH}/{row.id}"})
 
     # -- read ----------------------------------------------------------------------------------
 

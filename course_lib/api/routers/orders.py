@@ -16,14 +16,14 @@ from starlette.concurrency import run_in_threadpool
 
 from course_lib import failpoints
 from course_lib.api import problems
-from course_lib.api.deps import Id, ServicesDep, can
+from course_lib.api.deps import BearerHeader, Id, Services, ServicesDep, can
 from course_lib.auth import Authenticated
 from course_lib.idempotency.keys import HEADER, MAX_KEY_LENGTH
 from course_lib.idempotency.store import AFTER_EXTERNAL_CALL
 from course_lib.messages import json_response
 from course_lib.orders import OrderIn, OrderOut
 from course_lib.orders.models import OrderPage
-from course_lib.orders.service import WorkerCrashed
+from course_lib.orders.service import OrderOutcome, WorkerCrashed
 
 # Honoured only when ApiConfig.fault_injection is on (the benchmark's server): lets the client pick
 # which requests crash, so a run is reproducible. Never enabled by `course serve` without --faults.
@@ -33,7 +33,6 @@ FAULT_HEADER = "X-Course-Fault"
 CRASH_AFTER_CLAIM = "crash-after-claim"
 
 router = APIRouter(prefix="/api/orders", tags=["orders"])
-Creator = Annotated[Authenticated, Depends(can("orders:create"))]
 Reader = Annotated[Authenticated, Depends(can("orders:read"))]
 OrderId = Id
 # Documented here, parsed by the service (course_lib.idempotency.keys), which answers 400 for a bad key.
@@ -52,20 +51,33 @@ def _injected_fault(request: Request, svc: ServicesDep) -> AbstractContextManage
     return nullcontext()
 
 
+def _create_as_caller(svc: Services, authorization: str | None, log: dict, order: OrderIn, field: str | None,
+                      body: bytes, key_lines: int) -> OrderOutcome:
+    """The whole request in one worker thread and on one pooled connection: the token lookup (committed
+    at once), the ability check, then create-order's claim and write on that same connection. One
+    thread-pool hop and one checkout (with its pre-ping) where a dependency per step took one each."""
+    with svc.engine.connect() as conn:
+        who = svc.tokens.authenticate(authorization, conn)
+        log["user_id"] = who.user_id
+        who.require("orders:create")
+        return svc.orders.create(who.user_id, field, body, key_lines, conn=conn, order=order)
+
+
 @router.post("", status_code=201, response_class=Response,
              responses={201: {"model": OrderOut, "description": "the order, created now"},
                         200: {"model": OrderOut, "description": "a retry: the first response, replayed"},
                         **problems.documented(400, 401, 403, 409, 413, 422, 502)},
              summary="Create an order, at most once per Idempotency-Key")
-async def create_order(request: Request, order: OrderIn, who: Creator, svc: ServicesDep,
+async def create_order(request: Request, order: OrderIn, authorization: BearerHeader, svc: ServicesDep,
                        idempotency_key: KeyHeader = None) -> Response:
-    del order, idempotency_key  # both validated or parsed below from the raw request, byte for byte
+    del idempotency_key  # parsed by the service from the raw field lines
     body = await request.body()  # already read by FastAPI: cached, no second read
     lines = request.headers.getlist(HEADER)  # every field line: two of them are a 400, not a silent pick
     field = ", ".join(lines) if lines else None
     try:
         with _injected_fault(request, svc):  # the thread-pool hop below carries this context
-            outcome = await run_in_threadpool(svc.orders.create, who.user_id, field, body, len(lines))
+            outcome = await run_in_threadpool(_create_as_caller, svc, authorization, request.state.log, order,
+                                              field, body, len(lines))
     except WorkerCrashed as died:
         request.state.log.update(idem_key_hash=died.key_hash, lock="held by the crashed worker")
         return problems.problem_response(502, "Worker crashed", "injected fault: the worker died after claiming "
