@@ -85,14 +85,13 @@ def caller(request: Request, svc: ServicesDep, _scheme: Annotated[object, Depend
 Caller = Annotated[Authenticated, Depends(caller)]
 
 
-async def bearer_header(request: Request, svc: ServicesDep, _scheme: Annotated[object, Depends(bearer)] = None
-                        ) -> str | None:
+async def bearer_header(request: Request, _scheme: Annotated[object, Depends(bearer)] = None) -> str | None:
     """The Authorization header once it has a token's shape (AuthError -> 401 otherwise), for a route that
     looks the token up itself, in the worker thread that does the rest of its work (create-order). The
     shape needs no I/O, so it is checked here, on the event loop, before the body is validated: a missing
     or malformed token is a 401 whatever the body."""
     header = request.headers.get("authorization")
-    parse_bearer(header, svc.tokens.prefix)
+    parse_bearer(header, request.app.state.services.tokens.prefix)
     return header
 
 

@@ -76,20 +76,19 @@ class BodyLimit:
     async def _read(self, receive: Any) -> tuple[bytes | None, int]:
         """The body (None if the client disconnected) and its size, draining at most DRAIN_LIMIT_BYTES;
         TimeoutError if it has not all arrived within BODY_TIMEOUT_S."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + BODY_TIMEOUT_S
         chunks, size, more = [], 0, True
-        while more:
-            message = await asyncio.wait_for(receive(), max(0.0, deadline - loop.time()))
-            if message["type"] == "http.disconnect":
-                return None, size
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            more = message.get("more_body", False)
-            if size > DRAIN_LIMIT_BYTES:
-                break
-            if size <= self.limit:
-                chunks.append(chunk)
+        async with asyncio.timeout(BODY_TIMEOUT_S):  # one deadline for the whole body (no task per chunk)
+            while more:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    return None, size
+                chunk = message.get("body", b"")
+                size += len(chunk)
+                more = message.get("more_body", False)
+                if size > DRAIN_LIMIT_BYTES:
+                    break
+                if size <= self.limit:
+                    chunks.append(chunk)
         return b"".join(chunks), size
 
 

@@ -24,7 +24,8 @@ import json
 import math
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -36,7 +37,7 @@ from sqlalchemy.exc import OperationalError
 
 from course_lib import failpoints
 from course_lib.backends.columns import is_mysql
-from course_lib.backends.sql_backend import database_now, database_now_column, insert_ignore
+from course_lib.backends.sql_backend import database_now, database_now_column, insert_ignore, reader
 from course_lib.failpoints import SimulatedCrash
 from course_lib.idempotency.keys import HEADER, KeyRejected, fingerprint, parse_key
 from course_lib.idempotency.operation import Operation
@@ -111,13 +112,25 @@ class Claim:
     holder: str | None = None  # this attempt's token in the record (NEW, TAKEOVER): only it may release
 
 
+@contextmanager
+def _continued(conn: Connection) -> Iterator[None]:
+    """The transaction already open on `conn`, committed here (rolled back if the block fails)."""
+    try:
+        yield
+    except BaseException:
+        conn.rollback()
+        raise
+    conn.commit()
+
+
 def _transaction(bind: Engine | Connection, fn: Callable[[Connection], Any]) -> Any:
     """Run fn in one transaction (on `bind`'s connection, or one from the engine's pool), retrying it when
-    MySQL picks it as a deadlock victim."""
+    MySQL picks it as a deadlock victim. A connection with a transaction already open (the API's token
+    check) has fn run in that transaction and commits it: one COMMIT, one round trip, for both."""
     for attempt in range(DEADLOCK_RETRIES):
         try:
             if isinstance(bind, Connection):
-                with bind.begin():
+                with _continued(bind) if bind.in_transaction() else bind.begin():
                     return fn(bind)
             with bind.begin() as conn:
                 return fn(conn)
@@ -221,28 +234,28 @@ class IdempotencyStore:
         statement evaluates itself (no round trip just to read the time)."""
         return sa.func.utc_timestamp(6) if self.times_in_sql else self.now(conn)
 
-    def _read_record(self, conn: Connection, scope: str, key: str, lock: bool = False) -> tuple[Any, datetime]:
-        """The key's record (or None) and the time to judge it by: the database's clock is read in the same
-        SELECT as the record, one round trip for both."""
-        query = self._select_record_locked if lock else self._select_record
+    def _read_record(self, conn: Connection, scope: str, key: str, exclusive: bool = False) -> tuple[Any, datetime]:
+        """The key's record (or None), read under a shared lock (`exclusive`: to rewrite it), and the time to
+        judge it by: the database's clock is read in the same SELECT as the record, one round trip for both."""
+        query = self._record_query.with_for_update() if exclusive else self._record_query_shared
         row = conn.execute(query, {"scope": scope, "idem_key": key}).first()
         if self.clock is not None:
             return row, self.clock()
         return row, row.judged_at if row is not None else self.now(conn)
 
     @functools.cached_property
-    def _select_record(self) -> Any:
+    def _record_query(self) -> Any:
         """A key's record, with the database's time beside it when leases are judged on that clock; built once."""
         columns = [] if self.clock is not None else [database_now_column(self.engine).label("judged_at")]
         # What deciding and answering read (fewer columns: less for the driver to parse on every replay).
         record = [keys_table.c[name] for name in ("id", "fingerprint", "status", "locked_until", "expires_at",
                                                    "response_status", "response_headers", "response_body")]
         return sa.select(*record, *columns).where(keys_table.c.scope == sa.bindparam("scope"),
-                                                     keys_table.c.idem_key == sa.bindparam("idem_key"))
+                                                  keys_table.c.idem_key == sa.bindparam("idem_key"))
 
     @functools.cached_property
-    def _select_record_locked(self) -> Any:
-        return self._select_record.with_for_update()
+    def _record_query_shared(self) -> Any:
+        return self._record_query.with_for_update(read=True)
 
     def decide(self, row: Any, fp: str, now: datetime) -> ClaimOutcome:
         """The decision rule (`decide_claim`); a method so a subclass can swap it (the lesson's exercise)."""
@@ -260,9 +273,11 @@ class IdempotencyStore:
         """Claim (scope, key) for this request, or say why not.
 
         One short transaction answers almost every request: the INSERT wins (new key), or it loses and
-        a plain read of the winner's record decides a replay, a reused key or an attempt in flight;
-        none of those changes the record, so none needs a lock. Only a takeover or a record past
-        retention rewrites the record, in a second transaction that reads it under a lock first.
+        a shared-lock read of the winner's record decides a replay, a reused key or an attempt in
+        flight (a locking read sees the latest committed record, even in a transaction whose snapshot
+        is older: one the caller opened before, as the API's token check does). None of those changes
+        the record. Only a takeover or a record past retention rewrites it, in a second transaction
+        that reads it under an exclusive lock first.
         """
         holder = secrets.token_hex(16)
 
@@ -298,7 +313,7 @@ class IdempotencyStore:
 
     def _inspect(self, conn: Connection, scope: str, key: str, fp: str, holder: str) -> Claim:
         """Read the record under a lock and decide again: the takeover and retention paths rewrite it."""
-        row, now = self._read_record(conn, scope, key, lock=True)
+        row, now = self._read_record(conn, scope, key, exclusive=True)
         if row is None:  # purged between our insert attempt and this read
             conn.execute(sa.insert(keys_table).values(self._fresh_claim(conn, scope, key, fp, holder)))
             return Claim(ClaimOutcome.NEW, self._id(conn, scope, key), holder=holder)
@@ -397,17 +412,20 @@ class IdempotencyStore:
             self.release(claim.record_id, holder)  # nothing was recorded: let the client's retry run it afresh
             raise
 
-    def lease_remaining_s(self, scope: str, key: str) -> int:
+    def lease_remaining_s(self, scope: str, key: str, conn: Connection | None = None) -> int:
         """Whole seconds until the holder's lease on (scope, key) runs out: what a 409's Retry-After says.
+        Read on `conn` when the caller holds one (on SQLite another connection would wait for its write
+        lock), else on a read-only connection of the pool.
 
         With no claim yet (its holder is between the lock and the claim) it is a whole lease: the
         bound never grows from one 409 to the next.
         """
-        with self.engine.connect() as conn:
-            locked_until = conn.execute(sa.select(keys_table.c.locked_until).where(
-                keys_table.c.scope == scope, keys_table.c.idem_key == key)).scalar_one_or_none()
-            now = self.now(conn)
-        return _whole_seconds(self.lease if locked_until is None else locked_until - now)
+        if conn is None:
+            with reader(self.engine).connect() as own:
+                return self.lease_remaining_s(scope, key, own)
+        locked_until = conn.execute(sa.select(keys_table.c.locked_until).where(
+            keys_table.c.scope == scope, keys_table.c.idem_key == key)).scalar_one_or_none()
+        return _whole_seconds(self.lease if locked_until is None else locked_until - self.now(conn))
 
     def purge_expired(self, batch_size: int = 1000) -> int:
         """Delete expired records in batches (short transactions, no long lock on the table)."""

@@ -161,7 +161,7 @@ class OrderService:
             lease, lock_state = None, LockState.UNAVAILABLE
         failpoints.point(LOCKED, lock_state.value)
         if lock_state == LockState.BUSY:  # Retry-After: what is left of the holder's claim, as the store says
-            return OrderOutcome(in_progress(self.store.lease_remaining_s(scope, key)), lock_state, key_hash)
+            return OrderOutcome(in_progress(self.store.lease_remaining_s(scope, key, conn)), lock_state, key_hash)
         request = Request(scope, "POST", PATH, body, {HEADER: key_field or ""})
         try:
             # All its work is in the database (no external call); the order validated once, above.

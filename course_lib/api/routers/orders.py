@@ -44,7 +44,7 @@ KeyHeader = Annotated[str | None, Header(
     json_schema_extra={"x-key-max-length": MAX_KEY_LENGTH}, examples=['"8e03978e-40d5-43e8-bc93-6894a57f9324"'])]
 
 
-def _injected_fault(request: Request, svc: ServicesDep) -> AbstractContextManager[object]:
+def _injected_fault(request: Request, svc: Services) -> AbstractContextManager[object]:
     """A crash armed for this request only (its context), when the server allows injected faults."""
     if svc.config.fault_injection and request.headers.get(FAULT_HEADER) == CRASH_AFTER_CLAIM:
         return failpoints.crash_at(AFTER_EXTERNAL_CALL)
@@ -68,9 +68,10 @@ def _create_as_caller(svc: Services, authorization: str | None, log: dict, order
                         200: {"model": OrderOut, "description": "a retry: the first response, replayed"},
                         **problems.documented(400, 401, 403, 409, 413, 422, 502)},
              summary="Create an order, at most once per Idempotency-Key")
-async def create_order(request: Request, order: OrderIn, authorization: BearerHeader, svc: ServicesDep,
+async def create_order(request: Request, order: OrderIn, authorization: BearerHeader,
                        idempotency_key: KeyHeader = None) -> Response:
     del idempotency_key  # parsed by the service from the raw field lines
+    svc: Services = request.app.state.services  # not a dependency: each one costs FastAPI work per request
     body = await request.body()  # already read by FastAPI: cached, no second read
     lines = request.headers.getlist(HEADER)  # every field line: two of them are a 400, not a silent pick
     field = ", ".join(lines) if lines else None
