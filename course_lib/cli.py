@@ -144,7 +144,8 @@ def serve(args: argparse.Namespace) -> int:
 
     try:
         config = ApiConfig(claim_lease=timedelta(milliseconds=args.claim_lease_ms),
-                           lock_lease_ms=args.lock_lease_ms, fault_injection=args.faults)
+                           lock_lease_ms=args.lock_lease_ms, fault_injection=args.faults,
+                           redis_lock=not args.no_lock)
     except ValueError as exc:
         print(f"course serve: {exc}", file=sys.stderr)
         return 2
@@ -209,6 +210,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                          help="serve the baseline create-order of `course bench guards` instead of the course API")
     p_serve.add_argument("--claim-lease-ms", type=int, default=30_000, help="idempotency claim lease")
     p_serve.add_argument("--lock-lease-ms", type=int, default=10_000, help="Redis lock lease (< claim lease)")
+    p_serve.add_argument("--no-lock", action="store_true",
+                         help="create-order without its Redis lock (the claim alone guards; `course bench guards`)")
     p_serve.set_defaults(fn=serve)
     p_bench = sub.add_parser("bench", help="side-by-side benchmarks (ours vs a named peer)")
     p_bench.add_argument("name", choices=["idempotency", "jitter", "events", "orders", "guards", "sql", "s3"])

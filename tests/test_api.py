@@ -19,6 +19,7 @@ from course_lib.auth import TokenService
 from course_lib.auth.models import MeOut, TokenOut
 from course_lib.idempotency.keys import fingerprint, hash_for_logs
 from course_lib.idempotency.store import IdempotencyStore
+from course_lib.lab import race
 from course_lib.orders import DEFAULT_CLAIM_LEASE, OrderOut, orders
 from course_lib.orders.locks import RedisLock
 from course_lib.orders.models import OrderPage
@@ -148,6 +149,26 @@ def test_409_while_the_first_request_holds_the_redis_lock(app):
     finally:
         lock.release(lease)
     check(app.client().create_order(ORDER, key), 201, OrderOut)
+
+
+def test_without_the_redis_lock_the_claim_keeps_every_guarantee(app):
+    """`course serve --no-lock`, measured beside the shipped API by `course bench guards`: concurrent
+    duplicates still make one order (the others get 409 or the replay), a changed payload is still 422,
+    the replay is still the first answer byte for byte, and the log says the lock was off."""
+    server = api.start(api.create_app(app.engine, app.redis, api.ApiConfig(redis_lock=False)))
+    try:
+        client, key = api.Client(server.url, token=app.tokens["ada@example.com"]), new_key()
+        with logs.capture() as lines:
+            burst = race.run(lambda _caller: client.create_order(ORDER, key), callers=8)
+        answers = list(burst.results.values())
+        assert sorted({r.status_code for r in answers}) <= [200, 201, 409] and orders_with_key(app, key) == 1
+        assert [r.status_code for r in answers].count(201) == 1
+        first = next(r for r in answers if r.status_code == 201)
+        assert client.create_order(ORDER, key).content == first.content
+        check(client.create_order({**ORDER, "currency": "USD"}, key), 422)
+        assert {line["lock"] for line in lines if line.get("route") == "/api/orders"} == {"off"}
+    finally:
+        server.stop()
 
 
 def test_409_from_the_database_claim_when_the_lock_is_gone(app):

@@ -72,16 +72,20 @@ def test_concurrent_same_key_requests_on_the_plain_endpoint_make_one_order(plain
     assert orders_with_key(engine, user_id, "same") == 1
 
 
-def test_a_short_guards_bench_reports_both_sides_and_both_scenarios(tmp_path, clean_env):
+def test_a_short_guards_bench_reports_every_side_and_both_scenarios(tmp_path, clean_env):
     require_services()
     from course_lib.lab.bench import guards
 
     report = guards.main(seconds=1.0, runs=1, clients=4, out=tmp_path / "guards.json")
     assert json.loads((tmp_path / "guards.json").read_text()) == report
     for part in (report, report["repeats"]):
-        course, plain = part["figures"]["course"], part["figures"]["plain"]
-        assert course["rps"] > 0 and plain["rps"] > 0 and course["cpu_ms_per_request"] > 0
+        course, no_lock, plain = (part["figures"][side] for side in ("course", "no_lock", "plain"))
+        assert course["rps"] > 0 and no_lock["rps"] > 0 and plain["rps"] > 0 and course["cpu_ms_per_request"] > 0
         assert part["ratio"] == pytest.approx(course["rps"] / plain["rps"], rel=0.01)
+        assert part["figures"]["without_lock"]["ratio"] == pytest.approx(no_lock["rps"] / plain["rps"], rel=0.01)
         assert course["fsyncs_per_request"] > plain["fsyncs_per_request"] > 0, "the claim commits before the work"
+        assert no_lock["fsyncs_per_request"] > plain["fsyncs_per_request"], "without the lock the claim still commits"
+        # The lock: SET, then the release script's EVALSHA running GET and DEL; nobody else talks to Redis.
+        assert course["redis_per_request"] > 3 and no_lock["redis_per_request"] == plain["redis_per_request"] == 0
     assert all(set(r["statuses"]) <= {"200", "201"} for r in report["runs"]), "every request answered"
     assert any("200" in r["statuses"] for r in report["runs"] if r["side"] == "course"), "the course API replays"

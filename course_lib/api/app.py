@@ -39,7 +39,8 @@ def create_app(engine: Engine, redis_client: redis.Redis, config: ApiConfig | No
                               "(notebooks 02, 05 and 07).")
     app.state.services = Services(
         engine=engine, config=config, tokens=TokenService(engine),
-        orders=OrderService(engine, redis_client, claim_lease=config.claim_lease, lock_lease_ms=config.lock_lease_ms),
+        orders=OrderService(engine, redis_client, claim_lease=config.claim_lease, lock_lease_ms=config.lock_lease_ms,
+                            redis_lock=config.redis_lock),
         uploads=functools.cache(lambda: upload_service or UploadService.on(engine, backends.s3())),
         post_controls=post_controls or PostControls())
     problems.install(app)

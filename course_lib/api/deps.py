@@ -32,6 +32,7 @@ class ApiConfig:
     claim_lease: timedelta = DEFAULT_CLAIM_LEASE
     lock_lease_ms: int = DEFAULT_LOCK_LEASE_MS
     fault_injection: bool = False  # honour FAULT_HEADER (the benchmark's server only)
+    redis_lock: bool = True  # the case study's Redis lock in front of the claim (`course serve --no-lock`: off)
     max_body_bytes: int = MAX_BODY_BYTES
 
     def __post_init__(self) -> None:

@@ -1,14 +1,17 @@
 """`course bench guards`: what create-order's guarantees cost, against the endpoint written without them.
 
-Two servers, each `course serve` in its own process on the same database and the same stack (FastAPI,
-SQLAlchemy Core on PyMySQL, the same pool): the course API's `POST /api/orders` (Redis lock, claim-first
-key record, order upsert, stored response: 409 in flight, 422 on a changed payload, byte-identical
-replays, takeover after a crash), and the plain baseline of `course_lib/api/plain.py` (a token check and
-one INSERT under the unique (user_id, idem_key) index). They take turns under the same closed-loop load:
-C client threads, each sending one request after another for `seconds`, with fresh keys, then with a
-share of requests repeating one of the client's earlier keys. Per run and side it measures req/s,
-p50/p99, the server process's CPU per request, and from MariaDB's global status counters the
-statements, pings and redo-log fsyncs per request. Figures are medians of `runs`.
+Three servers, each `course serve` in its own process on the same database and the same stack (FastAPI,
+SQLAlchemy Core on PyMySQL, the same pool): the course API's `POST /api/orders` as shipped (the case
+study's Redis lock, claim-first key record, order upsert, stored response: 409 in flight, 422 on a
+changed payload, byte-identical replays, takeover after a crash); the same API without the Redis lock
+(`--no-lock`: every one of those guarantees is the claim's and the upsert's, the lock only turns
+concurrent duplicates away before the claim); and the plain baseline of `course_lib/api/plain.py` (a
+token check and one INSERT under the unique (user_id, idem_key) index). They take turns under the same
+closed-loop load: C client threads, each sending one request after another for `seconds`, with fresh
+keys, then with a share of requests repeating one of the client's earlier keys. Per run and side it
+measures req/s, p50/p99, the server process's CPU per request, from MariaDB's global status counters
+the statements, pings and redo-log fsyncs per request, and from the private redis-server's the Redis
+commands per request (a script's own calls included). Figures are medians of `runs`.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from typing import Any
 
 import httpx
 import psutil
+import redis
 import sqlalchemy as sa
 
 from course_lib import backends
@@ -35,9 +39,13 @@ from course_lib.backends import settings
 from course_lib.backends.columns import is_mysql
 from course_lib.idempotency.schema import idempotency_keys
 from course_lib.lab.bench.orders import PrivateRedis, Server, _percentile
+from course_lib.lab.plots import grouped_bars
 from course_lib.orders import orders
 
 USERS, WARM_UP_S = 16, 2.0
+# The servers, as `course serve` options: the course API as shipped (the case study's Redis lock in front of
+# the claim), the same API without the lock (the claim alone guards), and the plain baseline.
+SIDES = {"course": (), "no_lock": ("--no-lock",), "plain": ("--plain",)}
 SCENARIOS = {"fresh": 0.0, "repeats": 0.3}  # share of requests that repeat one of the client's earlier keys
 # Statements, pings, and InnoDB's fsyncs (MariaDB 10.8+ counts the redo log's in Innodb_data_fsyncs; MySQL
 # also has Innodb_os_log_fsyncs, the redo log's alone).
@@ -58,6 +66,7 @@ class Run:
     statements_per_request: float | None
     pings_per_request: float | None
     fsyncs_per_request: float | None
+    redis_per_request: float
     statuses: dict[str, int] = field(default_factory=dict)
 
 
@@ -100,24 +109,33 @@ def _clients(url: str, tokens: list[str], clients: int, seconds: float, repeat_s
     return statuses, latencies
 
 
-def _measure(side: str, server: Server, engine, tokens: list[str], scenario: str, clients: int, seconds: float,
-             seed: int, warm_up_s: float = WARM_UP_S) -> Run:
+def _redis_commands(redis_server: PrivateRedis) -> int:
+    """Commands the private redis-server has run, a Lua script's own calls included: the lock's SET, then its
+    release's EVALSHA running GET and DEL, is 4 commands in 2 round trips. INFO itself counts one."""
+    return int(redis.Redis.from_url(redis_server.url).info("stats")["total_commands_processed"])
+
+
+def _measure(side: str, server: Server, engine, redis_server: PrivateRedis, tokens: list[str], scenario: str,
+             clients: int, seconds: float, seed: int, warm_up_s: float = WARM_UP_S) -> Run:
     with engine.begin() as conn:  # every run starts from the same empty tables
         conn.execute(sa.delete(orders))
         conn.execute(sa.delete(idempotency_keys))
     _clients(server.url, tokens, clients, warm_up_s, SCENARIOS[scenario], seed)  # connections, caches
     process = psutil.Process(server.process.pid)
     before_cpu, before_db = sum(process.cpu_times()[:2]), _status_counters(engine)
+    before_redis = _redis_commands(redis_server)
     started = time.perf_counter()
     statuses, latencies = _clients(server.url, tokens, clients, seconds, SCENARIOS[scenario], seed)
     elapsed = time.perf_counter() - started
     cpu, after_db = sum(process.cpu_times()[:2]) - before_cpu, _status_counters(engine)
+    redis_commands = _redis_commands(redis_server) - before_redis - 1  # less our own INFO
     n = sum(statuses.values())
     per = (lambda name: round((after_db[name] - before_db[name]) / n, 2)) if before_db and after_db else None
     return Run(side, scenario, n, round(n / elapsed, 1), round(statistics.median(latencies), 2),
                round(_percentile(latencies, 0.99), 2), round(cpu * 1000 / n, 3),
                per("Questions") if per else None, per("Com_admin_commands") if per else None,
-               per("Innodb_data_fsyncs") if per else None, {str(k): v for k, v in sorted(statuses.items())})
+               per("Innodb_data_fsyncs") if per else None, round(redis_commands / n, 2),
+               {str(k): v for k, v in sorted(statuses.items())})
 
 
 def _median(runs: list[Run], attr: str) -> float | None:
@@ -138,17 +156,16 @@ def main(seconds: float = 20.0, runs: int = 3, clients: int = 64, out: Path | No
     build = settings.current().build_dir / "bench"
     build.mkdir(parents=True, exist_ok=True)
     redis_server = PrivateRedis()
-    servers = {"course": Server(database_url, redis_server.url, build / "guards-course.log", faults=False),
-               "plain": Server(database_url, redis_server.url, build / "guards-plain.log", faults=False,
-                               extra=("--plain",))}
+    servers = {side: Server(database_url, redis_server.url, build / f"guards-{side}.log", faults=False, extra=options)
+               for side, options in SIDES.items()}
     measured: list[Run] = []
     try:
         for scenario in SCENARIOS:
             for run in range(runs):
-                order = ("course", "plain") if run % 2 == 0 else ("plain", "course")  # drift hits both alike
-                for side in order:
-                    measured.append(_measure(side, servers[side], engine, tokens, scenario, clients, seconds, run,
-                                             warm_up_s))
+                turn = list(SIDES)[run % len(SIDES):] + list(SIDES)[:run % len(SIDES)]  # drift hits every side
+                for side in turn:
+                    measured.append(_measure(side, servers[side], engine, redis_server, tokens, scenario, clients,
+                                             seconds, run, warm_up_s))
                     print(_line(measured[-1]), flush=True)
     finally:
         for server in servers.values():
@@ -164,14 +181,15 @@ def main(seconds: float = 20.0, runs: int = 3, clients: int = 64, out: Path | No
 def _report(measured: list[Run], seconds: float, runs: int, clients: int) -> dict[str, Any]:
     sides: dict[str, dict[str, Any]] = {}
     for scenario in SCENARIOS:
-        per_side = {side: [r for r in measured if r.side == side and r.scenario == scenario]
-                    for side in ("course", "plain")}
+        per_side = {side: [r for r in measured if r.side == side and r.scenario == scenario] for side in SIDES}
         medians = {side: {attr: _median(rs, attr) for attr in (
             "rps", "p50_ms", "p99_ms", "cpu_ms_per_request", "statements_per_request", "pings_per_request",
-            "fsyncs_per_request")} for side, rs in per_side.items()}
-        course, plain = medians["course"], medians["plain"]
+            "fsyncs_per_request", "redis_per_request")} for side, rs in per_side.items()}
+        course, no_lock, plain = medians["course"], medians["no_lock"], medians["plain"]
         sides[scenario] = {"ratio": _ratio(course, plain, "rps"), "figures": {
-            "course": course, "plain": plain, "cpu_per_request_ratio": _ratio(course, plain, "cpu_ms_per_request")}}
+            **medians, "cpu_per_request_ratio": _ratio(course, plain, "cpu_ms_per_request"),
+            "without_lock": {"ratio": _ratio(no_lock, plain, "rps"),
+                             "cpu_per_request_ratio": _ratio(no_lock, plain, "cpu_ms_per_request")}}}
     return {"benchmark": "guards",
             "backends": {"sql": f"{backends.sql().server} {backends.sql().version}", "redis": "private redis-server"},
             "workload": {"seconds": seconds, "runs": runs, "clients": clients, "scenarios": SCENARIOS},
@@ -184,20 +202,41 @@ def _ratio(course: dict[str, float | None], plain: dict[str, float | None], attr
     return round(float(course[attr] or 0) / float(plain[attr] or 1), 3)
 
 
+# How notebook 02 shows a report: the sides by name, and the figures it plots.
+SIDE_NAMES = {"course": "course API", "no_lock": "without the lock", "plain": "plain"}
+PLOTTED = {"CPU ms / request": "cpu_ms_per_request", "statements / request": "statements_per_request",
+           "fsyncs / request": "fsyncs_per_request", "Redis commands / request": "redis_per_request"}
+
+
+def bars(figures: dict[str, Any], title: str) -> Any:
+    """The sides' figures as grouped bars (those the database counts are left out on SQLite)."""
+    return grouped_bars({label: {SIDE_NAMES[side]: figures[side][key] for side in SIDES}
+                         for label, key in PLOTTED.items() if figures["course"][key] is not None}, title)
+
+
+def round_trips(figures: dict[str, Any]) -> dict[str, int]:
+    """Database round trips per request for each side: statements plus pool pre-pings (MariaDB only)."""
+    return {side: round(figures[side]["statements_per_request"] + figures[side]["pings_per_request"])
+            for side in SIDES}
+
+
 def _line(run: Run) -> str:
     return (f"  {run.scenario:<8}{run.side:<8}{run.rps:>8} req/s  p50 {run.p50_ms:>7} ms  p99 {run.p99_ms:>8} ms  "
             f"cpu {run.cpu_ms_per_request:>6} ms/req  statements {run.statements_per_request}  pings "
-            f"{run.pings_per_request}  fsyncs {run.fsyncs_per_request}  {run.statuses}")
+            f"{run.pings_per_request}  fsyncs {run.fsyncs_per_request}  redis {run.redis_per_request}  {run.statuses}")
 
 
 def _print(report: dict[str, Any], out: Path) -> None:
     print(f"{'':<10}{'':<8}{'req/s':>8}{'p50 ms':>9}{'p99 ms':>9}{'CPU ms/req':>12}{'statements':>12}"
-          f"{'pings':>7}{'fsyncs':>8}   (medians of {report['workload']['runs']})")
+          f"{'pings':>7}{'fsyncs':>8}{'redis':>7}   (medians of {report['workload']['runs']})")
     for scenario, part in (("fresh", report), ("repeats", report["repeats"])):
-        for side in ("course", "plain"):
+        for side in SIDES:
             f = part["figures"][side]
             print(f"{scenario:<10}{side:<8}{f['rps']:>8}{f['p50_ms']:>9}{f['p99_ms']:>9}{f['cpu_ms_per_request']:>12}"
-                  f"{f['statements_per_request']!s:>12}{f['pings_per_request']!s:>7}{f['fsyncs_per_request']!s:>8}")
+                  f"{f['statements_per_request']!s:>12}{f['pings_per_request']!s:>7}{f['fsyncs_per_request']!s:>8}"
+                  f"{f['redis_per_request']!s:>7}")
+        unlocked = part["figures"]["without_lock"]
         print(f"{scenario:<10}course / plain: req/s {part['ratio']}, CPU per request "
-              f"{part['figures']['cpu_per_request_ratio']}x")
+              f"{part['figures']['cpu_per_request_ratio']}x;  without the Redis lock: req/s {unlocked['ratio']}, "
+              f"CPU per request {unlocked['cpu_per_request_ratio']}x")
     print(f"-> {out}")
