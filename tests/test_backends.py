@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
+import subprocess
+import sys
+import time
 import uuid
 
 import pytest
@@ -159,9 +164,36 @@ def test_private_redis_server_starts_answers_and_stops():
     port = int(backend.url.rsplit(":", 1)[1].split("/")[0])
     assert port != 6379 and backend.embedded
     assert backend.client.ping() and backend.new_client().set("k", "v") and backend.client.get("k") == b"v"
+    workdir = backend.client.config_get("dir")["dir"]
     backend.close()
     assert backend._process.poll() is not None
-    assert not settings.port_open("127.0.0.1", port)
+    assert not settings.port_open("127.0.0.1", port) and not os.path.exists(workdir)
+
+
+# The command issue #20 reported: a kernel killed with SIGKILL left its private redis-server running.
+KILLED_OWNER = """
+import os
+from course_lib import backends
+backend = backends.redis()
+backend.client.ping()
+print(backend.url, backend.client.config_get("dir")["dir"], flush=True)
+os.kill(os.getpid(), 9)
+"""
+
+
+def test_a_private_redis_server_dies_with_its_owner_even_on_kill_9(clean_env):
+    if not shutil.which("redis-server"):
+        pytest.skip("redis-server is not installed")
+    env = {**os.environ, settings.BACKENDS: "embedded"}
+    owner = subprocess.run([sys.executable, "-c", KILLED_OWNER], env=env, capture_output=True, text=True, timeout=60)
+    assert owner.returncode == -signal.SIGKILL, owner.stderr
+    url, workdir = owner.stdout.split()
+    port = int(url.rsplit(":", 1)[1].split("/")[0])
+    deadline = time.monotonic() + 10
+    while (settings.port_open("127.0.0.1", port) or os.path.exists(workdir)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not settings.port_open("127.0.0.1", port), "the private redis-server outlived its owner"
+    assert not os.path.exists(workdir), "its temporary directory was left behind"
 
 
 def test_emulator_is_used_without_a_redis_binary_and_runs_scripts_and_locks(clean_env):

@@ -19,6 +19,7 @@ import redis
 
 from course_lib.backends import settings
 from course_lib.backends.errors import BackendUnavailable
+from course_lib.backends.owned import OwnedProcess
 
 START_REDIS = 'redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no'
 INSTALL_HINT = (
@@ -40,7 +41,7 @@ class RedisBackend:
     version: str
     url: str  # masked, safe to print
     _factory: Callable[[], redis.Redis] = field(repr=False)
-    _process: subprocess.Popen | None = field(default=None, repr=False)
+    _process: OwnedProcess | None = field(default=None, repr=False)
     note: str = ""  # why a fallback was chosen, when it was
 
     def new_client(self) -> redis.Redis:
@@ -50,12 +51,8 @@ class RedisBackend:
     def close(self) -> None:
         """Close the client and stop the private redis-server if we started one."""
         self.client.close()
-        if self._process and self._process.poll() is None:
-            self._process.terminate()
-            try:
-                self._process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
+        if self._process:
+            self._process.stop()
 
 
 def resolve(cfg: settings.Settings | None = None) -> RedisBackend:
@@ -111,12 +108,13 @@ def connect(url: str, variable: str | None = None) -> RedisBackend:
 
 
 def start_private_server(binary: str) -> RedisBackend:
-    """A real redis-server on a free loopback port, keeping nothing on disk, stopped at exit."""
+    """A real redis-server on a free loopback port, keeping nothing on disk, stopped at exit: also when this
+    process is killed (it runs under a watchdog, `backends/owned.py`), its directory removed with it."""
     port = settings.free_port()
     workdir = tempfile.mkdtemp(prefix="course-redis-")
-    process = subprocess.Popen(
+    process = OwnedProcess(
         [binary, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no", "--dir", workdir],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        workdir=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )
     url = f"redis://127.0.0.1:{port}/0"
     client = _client(url)
@@ -127,7 +125,7 @@ def start_private_server(binary: str) -> RedisBackend:
             break
         except redis.ConnectionError:
             if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
+                process.stop()
                 err = (process.stderr.read() or b"").decode(errors="replace").strip() if process.stderr else ""
                 raise BackendUnavailable(
                     "Redis", f"the private redis-server on port {port} did not start ({err or 'no answer'})",
