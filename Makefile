@@ -3,20 +3,32 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# What the notebooks need (a room downloads it at once): `make lab`. The test tools come with `make test`.
+LAB_STAMP := $(VENV)/.installed-lab
 # Seconds one notebook cell may take under nbval before it counts as stuck.
 CELL_TIMEOUT ?= 120
 
-.PHONY: setup lab test test-fast lint typecheck run bench slides clean
+.PHONY: setup lab-setup lab test test-fast lint typecheck run bench slides clean
 
+# The full install: the course and its test tools.
 setup: $(STAMP)
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is needed, found " + sys.version.split()[0] + ": run make PYTHON=python3.11 ...")'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --disable-pip-version-check -q -e '.[dev]'
-	touch $(STAMP)
+	touch $(STAMP) $(LAB_STAMP)
 
-lab: setup
+# The learner's install: the course and what its notebooks run, no test tools.
+lab-setup: $(LAB_STAMP)
+
+$(LAB_STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is needed, found " + sys.version.split()[0] + ": run make PYTHON=python3.11 ...")'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --disable-pip-version-check -q -e .
+	touch $(LAB_STAMP)
+
+lab: lab-setup
 	$(BIN)/course doctor
 	$(BIN)/course lab
 
@@ -35,10 +47,10 @@ test: lint typecheck
 test-fast: lint typecheck
 	COURSE_FAST=1 COURSE_BACKENDS=embedded COURSE_REQUIRE_SERVICES= $(BIN)/pytest tests -q
 
-run: setup
+run: lab-setup
 	$(BIN)/course run
 
-bench: setup
+bench: lab-setup
 	$(BIN)/course bench idempotency
 	$(BIN)/course bench jitter
 	$(BIN)/course bench events
@@ -47,7 +59,7 @@ bench: setup
 	$(BIN)/course bench sql
 	$(BIN)/course bench s3
 
-slides: setup
+slides: lab-setup
 	$(BIN)/course slides
 
 clean:

@@ -1,12 +1,13 @@
 """The page of notebook 08 in a real browser, from a notebook cell: Debian's Chromium driven by Playwright.
 
 A cell cannot call Playwright's sync API directly (the kernel runs an asyncio loop), so each session runs
-in a worker thread. Without Chromium (`available()` is False) a lesson falls back to the Python replay in
+in a worker thread. Without Chromium or Playwright (`available()` is False) a lesson falls back to the Python replay in
 `course_lib.ui.protocol`; CI installs Chromium, so there the browser path is the one that runs.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -24,7 +25,9 @@ LATENCY_MS = 800
 
 
 def available() -> bool:
-    return CHROMIUM.exists()
+    """Chromium and the Playwright package (a test tool: `make test` installs it, the learner's `make lab`
+    does not, and the lesson then replays the protocol in Python)."""
+    return CHROMIUM.exists() and importlib.util.find_spec("playwright") is not None
 
 
 @dataclass(frozen=True)
