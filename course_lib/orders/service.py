@@ -3,10 +3,10 @@
 POST /api/orders with an Idempotency-Key answers 201 with the order the first time and 200 with
 the identical body on every retry. Three guards, each for a different failure:
 
-1. The Redis lock per (user, key) turns concurrent duplicates away early (409) without touching
-   the database. Its lease is shorter than the claim's, so a crashed holder's lock is gone before
-   its claim can be taken over. If Redis is down the request goes on without it: the lock saves
-   work, it does not provide correctness.
+1. The Redis lock per (user, key) turns concurrent duplicates away early (409), before the claim.
+   Its lease is shorter than the claim's, so a crashed holder's lock is gone before its claim can be
+   taken over. If Redis is down the request goes on without it: the lock saves work, it does not
+   provide correctness (and costs two Redis round trips per request: `redis_lock=False` leaves it out).
 2. The claim-first store (notebook 01) decides who works: one claim per (user, key), a fingerprint
    for "same request", a lease for crashed workers, the stored response for replays.
 3. The order is written with an upsert on the unique (user_id, idem_key), in the same transaction
@@ -155,7 +155,7 @@ class OrderService:
             return OrderOutcome(rejected.response, LockState.NOT_NEEDED, None)
         scope, key_hash = str(user_id), hash_for_logs(str(user_id), key)
         try:
-            order = order or OrderIn.model_validate_json(body)
+            order = order if order is not None else OrderIn.model_validate_json(body)
         except ValidationError as exc:
             return OrderOutcome(_validation_problem(exc), LockState.NOT_NEEDED, key_hash)
         lock = RedisLock(self.redis, f"lock:orders:{key_hash}", self.lock_lease_ms)
