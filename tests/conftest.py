@@ -11,7 +11,7 @@ from course_lib.backends import settings
 from course_lib.lab import browser
 
 COURSE_VARS = [settings.DATABASE_URL, settings.REDIS_URL, settings.S3_ENDPOINT, settings.BACKENDS,
-               settings.REQUIRE_SERVICES]
+               settings.REQUIRE_SERVICES, settings.LEARNER]
 # `make test-fast` sets it: the inner loop skips what needs the real services, a browser or a subprocess.
 FAST = "COURSE_FAST"
 

@@ -38,7 +38,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from course_lib.auth.schema import personal_access_tokens as tokens_table
 from course_lib.auth.schema import users
-from course_lib.backends.sql_backend import inserted_id
+from course_lib.backends.sql_backend import holds_write_lock, inserted_id
 from course_lib.clock import utc_now
 
 ALPHABET = string.ascii_letters + string.digits
@@ -192,13 +192,16 @@ class TokenService:
     def authenticate(self, authorization: str | None, conn: Connection | None = None) -> Authenticated:
         """The caller behind an Authorization header, or AuthError(401). With `conn`, the lookup runs on it and
         leaves its transaction open for the caller to go on with (the API's create-order claims in it, and
-        that claim's COMMIT ends both): one checkout, one pre-ping and one COMMIT fewer per request."""
+        that claim's COMMIT ends both): one checkout, one pre-ping and one COMMIT fewer per request. Not on
+        SQLite, where an open transaction holds the write lock: there the lookup commits at once."""
         token_id, secret = parse_bearer(authorization, self.prefix)
         if conn is None:
             with self.engine.connect() as own:
                 row = own.execute(_TOKEN_LOOKUP, {"token_id": token_id}).first()
         else:
             row = conn.execute(_TOKEN_LOOKUP, {"token_id": token_id}).first()
+            if holds_write_lock(conn):  # SQLite: the request's next step (the Redis lock) must not wait holding it
+                conn.commit()
         # Hash and compare even when the id is unknown, so both failures take the same time.
         stored = row.token_hash if row is not None else "0" * 64
         if not hmac.compare_digest(stored, secret_hash(secret)) or row is None:

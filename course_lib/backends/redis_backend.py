@@ -64,7 +64,7 @@ def resolve(cfg: settings.Settings | None = None) -> RedisBackend:
             return connect(cfg.redis_url, variable=settings.REDIS_URL)
         if settings.port_open("127.0.0.1", 6379):
             try:
-                return connect(settings.REDIS_DEFAULT_URL, variable=None)
+                return connect(_learner_url(settings.REDIS_DEFAULT_URL, cfg.learner), variable=None)
             except BackendUnavailable as exc:
                 if cfg.require_services:
                     raise
@@ -79,6 +79,50 @@ def resolve(cfg: settings.Settings | None = None) -> RedisBackend:
     backend = start_private_server(binary) if binary else emulator()
     backend.note = note
     return backend
+
+
+# On a shared Redis each learner gets a logical database of their own, assigned once and remembered in
+# database 0: FLUSHDB, Lua scripts and every key a lesson uses then stay inside it, with no code that has to
+# remember a prefix. A default Redis has 16 databases (15 learners); a workshop raises `databases`.
+LEARNERS_REGISTRY, LEARNERS_COUNTER = "course:learners", "course:learners:next"
+
+
+def learner_database(client: redis.Redis, learner: str) -> int:
+    """`learner`'s logical database on the server behind `client` (database 0): assigned on first use.
+    HSETNX keeps the first assignment when two of the learner's processes start at once."""
+    assigned = client.hget(LEARNERS_REGISTRY, learner)
+    if assigned is None:
+        client.hsetnx(LEARNERS_REGISTRY, learner, client.incr(LEARNERS_COUNTER))
+        assigned = client.hget(LEARNERS_REGISTRY, learner)
+    return int(assigned)  # type: ignore[arg-type]
+
+
+def _databases(client: redis.Redis) -> int:
+    """How many logical databases the server has (Redis' default 16 when CONFIG is not allowed)."""
+    try:
+        return int(client.config_get("databases").get("databases") or 16)
+    except redis.ResponseError:
+        return 16
+
+
+def _learner_url(url: str, learner: str | None) -> str:
+    """`url` (database 0 of the shared server), or the learner's own database on it."""
+    if learner is None:
+        return url
+    admin = _client(url)
+    try:
+        number = learner_database(admin, learner)
+        databases = _databases(admin)
+    except redis.RedisError as exc:
+        raise BackendUnavailable("Redis", f"could not give learner {learner!r} a database on {url} ({exc})",
+                                 "check that Redis answers, or set COURSE_REDIS_URL to the learner's own") from None
+    finally:
+        admin.close()
+    if number >= databases:
+        raise BackendUnavailable("Redis", f"learner {learner!r} is number {number} on {url}, which has {databases} "
+                                 "databases", "raise `databases` in redis.conf (a workshop of N learners needs N + 1), "
+                                 "or set COURSE_REDIS_URL per learner", settings.LEARNER)
+    return url.rsplit("/", 1)[0] + f"/{number}"
 
 
 def connect(url: str, variable: str | None = None) -> RedisBackend:

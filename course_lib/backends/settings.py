@@ -7,6 +7,7 @@ keeps one place that knows every variable's name, so error messages can name it.
 from __future__ import annotations
 
 import os
+import re
 import socket
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,9 +19,14 @@ S3_ENDPOINT = "COURSE_S3_ENDPOINT"
 BACKENDS = "COURSE_BACKENDS"
 REQUIRE_SERVICES = "COURSE_REQUIRE_SERVICES"
 BUILD_DIR = "COURSE_BUILD_DIR"
+# A workshop's learners share one MariaDB, one Redis and one S3: COURSE_LEARNER=<name> makes every database,
+# Redis key and bucket a learner touches theirs (docs/architecture.md, "Learners"). Unset: one learner.
+LEARNER = "COURSE_LEARNER"
+_LEARNER_NAME = re.compile(r"[a-z][a-z0-9_]{0,31}")
 
 # Standard loopback ports probed in step 2 of the resolution order (docs/architecture.md, "Backends").
 MYSQL_DEFAULT_URL = "mysql+pymysql://root@127.0.0.1:3306/course_lab"
+MYSQL_DATABASE = "course_lab"
 REDIS_DEFAULT_URL = "redis://127.0.0.1:6379/0"
 
 # How long a probe of a standard port may take. Loopback answers in microseconds; 0.5 s only
@@ -36,6 +42,29 @@ class Settings:
     embedded_only: bool
     require_services: bool
     build_dir: Path
+    learner: str | None = None
+
+    @property
+    def mysql_default_url(self) -> str:
+        """The standard-port MariaDB/MySQL URL: database `course_lab`, or `course_lab_<learner>`."""
+        return MYSQL_DEFAULT_URL.rsplit("/", 1)[0] + "/" + database_name(self.learner)
+
+    def bucket(self, name: str) -> str:
+        """An S3 bucket name of this learner's: `name`, or `name-<learner>` (S3 names: no underscores)."""
+        return f"{name}-{self.learner.replace('_', '-')}" if self.learner else name
+
+
+def database_name(learner: str | None) -> str:
+    return f"{MYSQL_DATABASE}_{learner}" if learner else MYSQL_DATABASE
+
+
+def learner() -> str | None:
+    """COURSE_LEARNER, checked: it becomes part of database and bucket names."""
+    name = os.environ.get(LEARNER, "").strip()
+    if name and not _LEARNER_NAME.fullmatch(name):
+        raise ValueError(f"{LEARNER} must be a short lowercase name (a letter, then letters, digits or _, at most "
+                         f"32 characters), not {name!r}: it becomes part of database and bucket names")
+    return name or None
 
 
 def _flag(name: str) -> bool:
@@ -58,7 +87,11 @@ def current() -> Settings:
     mode = os.environ.get(BACKENDS, "auto").strip().lower()
     if mode not in {"auto", "embedded"}:
         raise ValueError(f"{BACKENDS} must be 'auto' or 'embedded', not {mode!r}")
-    build = Path(os.environ[BUILD_DIR]) if os.environ.get(BUILD_DIR) else _default_build_dir()
+    who = learner()
+    if os.environ.get(BUILD_DIR):
+        build = Path(os.environ[BUILD_DIR])
+    else:  # a learner's results, benches and SQLite file apart from everyone else's in a shared checkout
+        build = _default_build_dir() / "learners" / who if who else _default_build_dir()
     return Settings(
         database_url=os.environ.get(DATABASE_URL) or None,
         redis_url=os.environ.get(REDIS_URL) or None,
@@ -66,6 +99,7 @@ def current() -> Settings:
         embedded_only=mode == "embedded",
         require_services=_flag(REQUIRE_SERVICES),
         build_dir=build,
+        learner=who,
     )
 
 

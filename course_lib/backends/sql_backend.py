@@ -63,10 +63,10 @@ def resolve(cfg: settings.Settings | None = None) -> SqlBackend:
         return _sqlite(cfg)
     if cfg.database_url:
         return connect(cfg.database_url, variable=settings.DATABASE_URL)
-    default = make_url(settings.MYSQL_DEFAULT_URL)
+    default = make_url(cfg.mysql_default_url)
     if settings.port_open(default.host or "127.0.0.1", default.port or 3306):
         try:
-            return connect(settings.MYSQL_DEFAULT_URL, variable=None)
+            return connect(cfg.mysql_default_url, variable=None)
         except BackendUnavailable as exc:
             if cfg.require_services:
                 raise
@@ -128,7 +128,7 @@ def connect(raw_url: str, variable: str | None = None) -> SqlBackend:
 
 
 def _create_database_if_missing(url: URL) -> None:
-    """Lessons expect `course_lab` to exist; a fresh server does not have it yet."""
+    """Lessons expect `course_lab` (or a learner's `course_lab_<name>`) to exist; a fresh server does not have it."""
     if not url.database:
         return
     server_url = URL.create(url.drivername, url.username, url.password, url.host, url.port, query=url.query)
@@ -241,6 +241,13 @@ def _sqlite_engine(url: URL, masked: str) -> SqlBackend:
 # --- dialect helpers -------------------------------------------------------------------------
 
 READ_ONLY_OPTION = "course_read_only"
+
+
+def holds_write_lock(conn: Connection) -> bool:
+    """True when `conn`'s open transaction holds the database's write lock: on SQLite every transaction does
+    (BEGIN IMMEDIATE, above), so none may stay open across a wait for something else (a Redis call). On
+    MySQL/MariaDB an open transaction that has only read holds no lock."""
+    return conn.dialect.name == "sqlite" and conn.in_transaction()
 
 
 def inserted_id(result: sa.CursorResult) -> int:

@@ -23,6 +23,7 @@ import sqlalchemy as sa
 from botocore.exceptions import ClientError
 from sqlalchemy.engine import Engine
 
+from course_lib.backends import settings
 from course_lib.clock import utc_now
 from course_lib.s3.plan import PlanError, plan
 from course_lib.s3.schema import uploads
@@ -31,6 +32,7 @@ from course_lib.s3.schema import uploads
 DEFAULT_URL_EXPIRY_S = 900
 # SigV4 presigned URLs live at most 7 days (X-Amz-Expires <= 604800); S3 refuses anything longer.
 SIGV4_MAX_EXPIRY_S = 7 * 24 * 3600
+DEFAULT_BUCKET = "course-uploads"
 LIFECYCLE_RULE_ID = "abort-incomplete-multipart-uploads"
 # Incomplete uploads keep their parts (and their storage bill) until aborted: this rule aborts them.
 ABORT_INCOMPLETE_AFTER_DAYS = 1
@@ -48,11 +50,13 @@ class UploadProblem(Exception):
 class UploadService:
     """Multipart uploads into `bucket` on behalf of authenticated users."""
 
-    def __init__(self, engine: Engine, s3_client: Any, bucket: str = "course-uploads",
+    def __init__(self, engine: Engine, s3_client: Any, bucket: str | None = None,
                  url_expiry_s: int = DEFAULT_URL_EXPIRY_S) -> None:
+        """`bucket`: by default `course-uploads`, or a learner's own (`course-uploads-<learner>`)."""
         if not 1 <= url_expiry_s <= SIGV4_MAX_EXPIRY_S:
             raise ValueError(f"url_expiry_s must be 1..{SIGV4_MAX_EXPIRY_S} (SigV4's 7 days), got {url_expiry_s}")
-        self.engine, self.s3, self.bucket, self.url_expiry_s = engine, s3_client, bucket, url_expiry_s
+        self.engine, self.s3, self.url_expiry_s = engine, s3_client, url_expiry_s
+        self.bucket = bucket or settings.current().bucket(DEFAULT_BUCKET)
         self._ensure_bucket()
 
     @classmethod
