@@ -378,8 +378,9 @@ class IdempotencyStore:
     def handle_key(self, request: Request, key: str, operation: Operation, conn: Connection | None = None
                    ) -> Response:
         """`handle` for a key the caller has already read from the request (`keys.parse_key`). An operation
-        with no external call runs both transactions on one pooled connection: `conn` (with no transaction
-        open) when the caller already holds one, else one taken here."""
+        with no external call runs both transactions on one pooled connection: `conn` when the caller
+        already holds one (a transaction the caller left open on it, the API's token lookup, is continued
+        by the claim and committed with it), else one taken here."""
         if operation.external is not None:
             return self._handle_on(self.engine, request, key, operation)
         if conn is not None:

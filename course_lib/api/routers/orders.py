@@ -53,9 +53,10 @@ def _injected_fault(request: Request, svc: Services) -> AbstractContextManager[o
 
 def _create_as_caller(svc: Services, authorization: str | None, log: dict, order: OrderIn, field: str | None,
                       body: bytes, key_lines: int) -> OrderOutcome:
-    """The whole request in one worker thread and on one pooled connection: the token lookup (committed
-    at once), the ability check, then create-order's claim and write on that same connection. One
-    thread-pool hop and one checkout (with its pre-ping) where a dependency per step took one each."""
+    """The whole request in one worker thread and on one pooled connection: the token lookup (its
+    transaction left open, so the claim's COMMIT ends both; on SQLite committed at once), the ability
+    check, then create-order's claim and write on that same connection. One thread-pool hop and one
+    checkout (with its pre-ping) where a dependency per step took one each."""
     with svc.engine.connect() as conn:
         who = svc.tokens.authenticate(authorization, conn)
         log["user_id"] = who.user_id
