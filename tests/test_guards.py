@@ -89,3 +89,41 @@ def test_a_short_guards_bench_reports_every_side_and_both_scenarios(tmp_path, cl
         assert course["redis_per_request"] > 3 and no_lock["redis_per_request"] == plain["redis_per_request"] == 0
     assert all(set(r["statuses"]) <= {"200", "201"} for r in report["runs"]), "every request answered"
     assert any("200" in r["statuses"] for r in report["runs"] if r["side"] == "course"), "the course API replays"
+
+
+def test_the_wire_counter_sees_each_command_once_and_passes_the_answers_through(clean_env):
+    require_services()
+    import pymysql
+
+    from course_lib.lab.bench.wire import WireCounter
+
+    url = backends.sql().engine.url
+    counter = WireCounter(url.host or "127.0.0.1", url.port or 3306)
+    try:
+        conn = pymysql.connect(host="127.0.0.1", port=counter.port, user=url.username, password=url.password or "",
+                               database=url.database)
+        before = counter.counts()
+        with conn.cursor() as cursor:
+            cursor.execute("SELECT %s", ("x" * 70_000,))  # an answer longer than one read
+            assert cursor.fetchone() == ("x" * 70_000,)
+        conn.commit()
+        conn.ping(reconnect=False)
+        conn.close()
+        after = counter.counts()
+    finally:
+        counter.close()
+    assert {name: after[name] - before[name] for name in after} == {"statements": 2, "commits": 1, "pings": 1}
+
+
+def test_round_trips_counted_on_the_wire_match_mariadbs_own_counters(tmp_path, clean_env):
+    """Notebook 02 counts on the wire (a workshop's MariaDB has other clients); alone, both ways agree."""
+    require_services()
+    from course_lib.lab.bench import guards
+
+    counted = {}
+    for wire in (False, True):
+        report = guards.main(seconds=1.0, runs=1, clients=4, out=tmp_path / f"guards-{wire}.json", wire=wire)
+        assert report["database_counters"] == ("wire" if wire else "server")
+        counted[wire] = {side: tuple(round(report["figures"][side][f"{name}_per_request"])
+                                     for name in ("statements", "pings", "commits")) for side in guards.SIDES}
+    assert counted[True] == counted[False] == {"course": (6, 1, 2), "no_lock": (6, 1, 2), "plain": (4, 2, 1)}
