@@ -8,7 +8,13 @@ LAB_STAMP := $(VENV)/.installed-lab
 # Seconds one notebook cell may take under nbval before it counts as stuck.
 CELL_TIMEOUT ?= 120
 
-.PHONY: setup lab-setup lab test test-fast lint typecheck run bench slides clean
+# The workshop hub's environment: from a system Python, since every learner's account runs it (a Python
+# under /root or a home folder is closed to them).
+HUB_PYTHON ?= $(firstword $(wildcard /usr/bin/python3) python3)
+HUB_VENV := build/hub/venv
+HUB_STAMP := $(HUB_VENV)/.installed
+
+.PHONY: setup lab-setup lab hub-setup hub test test-fast lint typecheck run bench slides clean
 
 # The full install: the course and its test tools.
 setup: $(STAMP)
@@ -32,13 +38,25 @@ lab: lab-setup
 	$(BIN)/course doctor
 	$(BIN)/course lab
 
+# The workshop hub: JupyterHub, its authenticator and idle culler, and configurable-http-proxy from npm.
+hub-setup: $(HUB_STAMP)
+
+$(HUB_STAMP): pyproject.toml deploy/hub/package-lock.json
+	test -x $(HUB_VENV)/bin/python || $(HUB_PYTHON) -m venv $(HUB_VENV)
+	$(HUB_VENV)/bin/python -m pip install --disable-pip-version-check -q -e '.[hub]'
+	npm ci --prefix deploy/hub --no-audit --no-fund
+	touch $(HUB_STAMP)
+
+hub: hub-setup
+	$(HUB_VENV)/bin/course hub --ip 0.0.0.0
+
 lint: setup
 	$(BIN)/ruff check course_lib tests notebooks
 
 typecheck: setup
 	$(BIN)/mypy
 
-test: lint typecheck
+test: lint typecheck hub-setup
 	$(BIN)/pytest tests
 	$(BIN)/pytest --nbval-lax --nbval-cell-timeout=$(CELL_TIMEOUT) notebooks
 

@@ -153,10 +153,42 @@ def serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def hub(args: argparse.Namespace) -> int:
+    """Run the workshop hub (JupyterHub, one machine) in the foreground until Ctrl+C."""
+    from course_lib.hub import config
+    from course_lib.hub.process import Hub
+    from course_lib.hub.provision import exposed_admins
+
+    options = config.Options.from_environment()
+    for warning in exposed_admins(options.database_url, options.redis_url):
+        print(f"WARNING: {warning}", file=sys.stderr)
+    try:
+        running = Hub(Path(args.state) if args.state else options.state, port=args.port, ip=args.ip,
+                      instructors=tuple(args.instructors.split(",")), idle_timeout_s=args.idle_timeout)
+    except RuntimeError as exc:
+        print(f"course hub: {exc}", file=sys.stderr)
+        return 2
+    shown = f"http://<this machine's address>:{running.port}" if args.ip == "0.0.0.0" else running.url
+    print(f"The hub answers on {shown} (log: {running.log_path}).\nInstructors ({args.instructors}) log in first "
+          "and choose their passwords; then each learner picks a name and a password. Ctrl+C stops the hub and "
+          "every learner's server.", flush=True)
+    try:
+        running.process.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        running.stop()
+    return 0
+
+
 def bench(args: argparse.Namespace) -> int:
     """Run a side-by-side benchmark and write its results under build/bench/."""
     from course_lib.lab.bench import events, guards, idempotency, jitter, orders, s3, sql
 
+    if args.name == "hub":
+        from course_lib.lab.bench import hub as hub_bench
+
+        return 0 if hub_bench.main(learners=args.learners)["figures"]["failed_cells"] == 0 else 1
     if args.name == "s3":
         s3.main(**({"repeat": args.repeat} if args.repeat else {}))
         return 0
@@ -213,8 +245,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     p_serve.add_argument("--no-lock", action="store_true",
                          help="create-order without its Redis lock (the claim alone guards; `course bench guards`)")
     p_serve.set_defaults(fn=serve)
+    p_hub = sub.add_parser("hub", help="the workshop hub: JupyterHub with a database and Redis user per learner")
+    p_hub.add_argument("--ip", default="127.0.0.1", help="0.0.0.0 lets a room's laptops in (default: this machine)")
+    p_hub.add_argument("--port", type=int, default=8000)
+    p_hub.add_argument("--state", help="the hub's files (default: build/hub)")
+    p_hub.add_argument("--instructors", default="instructor", help="comma-separated admin names")
+    p_hub.add_argument("--idle-timeout", type=int, default=3600, help="seconds before an idle server is stopped")
+    p_hub.set_defaults(fn=hub)
     p_bench = sub.add_parser("bench", help="side-by-side benchmarks (ours vs a named peer)")
-    p_bench.add_argument("name", choices=["idempotency", "jitter", "events", "orders", "guards", "sql", "s3"])
+    p_bench.add_argument("name", choices=["idempotency", "jitter", "events", "orders", "guards", "sql", "s3", "hub"])
+    p_bench.add_argument("--learners", type=int, default=10, help="hub: simulated learners at once")
     p_bench.add_argument("--orders", type=int, default=1_000_000, help="sql: orders to load")
     p_bench.add_argument("--events", type=int, default=10_000, help="events: stream length")
     p_bench.add_argument("--runs", type=int, default=100, help="jitter: runs per setting")

@@ -67,7 +67,7 @@ def test_learners_on_one_redis_get_one_database_each_and_keep_it(clean_env):
 def test_a_full_redis_says_how_many_databases_a_workshop_needs(clean_env):
     require_services()
     client = redis_backend._client(settings.REDIS_DEFAULT_URL)
-    databases = redis_backend._databases(client)
+    databases = redis_backend.databases(client)
     client.hset(redis_backend.LEARNERS_REGISTRY, "overflow", databases)  # as if every database were taken
     try:
         with pytest.raises(backends.BackendUnavailable, match=r"raise `databases` in redis\.conf"):

@@ -97,7 +97,7 @@ def learner_database(client: redis.Redis, learner: str) -> int:
     return int(assigned)  # type: ignore[arg-type]
 
 
-def _databases(client: redis.Redis) -> int:
+def databases(client: redis.Redis) -> int:
     """How many logical databases the server has (Redis' default 16 when CONFIG is not allowed)."""
     try:
         return int(client.config_get("databases").get("databases") or 16)
@@ -112,14 +112,14 @@ def _learner_url(url: str, learner: str | None) -> str:
     admin = _client(url)
     try:
         number = learner_database(admin, learner)
-        databases = _databases(admin)
+        available = databases(admin)
     except redis.RedisError as exc:
         raise BackendUnavailable("Redis", f"could not give learner {learner!r} a database on {url} ({exc})",
                                  "check that Redis answers, or set COURSE_REDIS_URL to the learner's own") from None
     finally:
         admin.close()
-    if number >= databases:
-        raise BackendUnavailable("Redis", f"learner {learner!r} is number {number} on {url}, which has {databases} "
+    if number >= available:
+        raise BackendUnavailable("Redis", f"learner {learner!r} is number {number} on {url}, which has {available} "
                                  "databases", "raise `databases` in redis.conf (a workshop of N learners needs N + 1), "
                                  "or set COURSE_REDIS_URL per learner", settings.LEARNER)
     return url.rsplit("/", 1)[0] + f"/{number}"

@@ -22,7 +22,9 @@ BUILD_DIR = "COURSE_BUILD_DIR"
 # A workshop's learners share one MariaDB, one Redis and one S3: COURSE_LEARNER=<name> makes every database,
 # Redis key and bucket a learner touches theirs (docs/architecture.md, "Learners"). Unset: one learner.
 LEARNER = "COURSE_LEARNER"
-_LEARNER_NAME = re.compile(r"[a-z][a-z0-9_]{0,31}")
+LEARNER_NAME = re.compile(r"[a-z][a-z0-9_]{0,31}")
+LEARNER_RULE = ("a short lowercase name (a letter, then letters, digits or _, at most 32 characters): it becomes "
+                "part of database, user and bucket names")
 
 # Standard loopback ports probed in step 2 of the resolution order (docs/architecture.md, "Backends").
 MYSQL_DEFAULT_URL = "mysql+pymysql://root@127.0.0.1:3306/course_lab"
@@ -61,9 +63,8 @@ def database_name(learner: str | None) -> str:
 def learner() -> str | None:
     """COURSE_LEARNER, checked: it becomes part of database and bucket names."""
     name = os.environ.get(LEARNER, "").strip()
-    if name and not _LEARNER_NAME.fullmatch(name):
-        raise ValueError(f"{LEARNER} must be a short lowercase name (a letter, then letters, digits or _, at most "
-                         f"32 characters), not {name!r}: it becomes part of database and bucket names")
+    if name and not LEARNER_NAME.fullmatch(name):
+        raise ValueError(f"{LEARNER} must be {LEARNER_RULE}, not {name!r}")
     return name or None
 
 
