@@ -167,6 +167,30 @@ def test_work_failure_releases_the_claim_so_a_retry_can_run(engine):
     assert endpoint(store)(charge_request()).status == 201
 
 
+def test_a_release_picked_as_a_deadlock_victim_is_retried(engine, monkeypatch):
+    """InnoDB may roll back the release's DELETE as a deadlock victim (10 learners on one MariaDB did): the
+    claim must still go, or the client's retries meet 409 until the lease ends."""
+    import sqlalchemy as sa
+
+    from course_lib.idempotency import store as store_module
+
+    store, real_execute, victims = IdempotencyStore(engine), sa.Connection.execute, []
+
+    def execute(conn, statement, *args, **kwargs):
+        if isinstance(statement, sa.Delete) and not victims:
+            victims.append(statement)
+            raise sa.exc.OperationalError("DELETE", {}, Exception(store_module.MYSQL_DEADLOCK, "Deadlock found"))
+        return real_execute(conn, statement, *args, **kwargs)
+
+    def unreachable(req, scope, key):
+        raise ConnectionError("provider unreachable")
+
+    monkeypatch.setattr(sa.Connection, "execute", execute)
+    with pytest.raises(ConnectionError):
+        store.handle(charge_request(), Operation(external=unreachable, record=record_charge))
+    assert victims and row_count(engine, idempotency_keys) == 0
+
+
 def test_server_errors_are_not_stored_for_replay(engine):
     store = IdempotencyStore(engine)
     def record_then_fail(conn, req, scope, key, external):

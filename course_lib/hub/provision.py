@@ -29,6 +29,11 @@ INSTRUCTOR = "course_instructor"
 # Every client host a learner's server may connect from (MariaDB matches user@host; 127.0.0.1 over TCP
 # resolves to `localhost` unless the server skips name resolution).
 HOSTS = ("localhost", "127.0.0.1")
+# Connections one learner may hold at once: a race lesson releases 64 callers, each on its own connection
+# (sql_backend's pool: 64 + 16 overflow), and notebook 02 runs three API servers with pools of their own.
+# MAX_USER_CONNECTIONS caps each learner there, so one runaway kernel cannot take the room's connections.
+CONNECTIONS_PER_LEARNER = 200
+RESERVED_CONNECTIONS = 50  # the hub, the instructor, an administrator's shell
 # Commands that reach past the learner's own database, or the whole server (Redis ACL syntax).
 REDIS_REFUSED = ("-@admin", "-select", "-flushall", "-swapdb", "-move", "-copy", "-migrate", "-function",
                  "-script|flush")
@@ -72,13 +77,34 @@ class Provisioner:
             conn.exec_driver_sql(f"CREATE DATABASE IF NOT EXISTS `{database}`")
             for host in HOSTS:
                 conn.exec_driver_sql(f"CREATE USER IF NOT EXISTS '{user}'@'{host}'")
-                conn.exec_driver_sql(f"ALTER USER '{user}'@'{host}' IDENTIFIED BY %s", (password,))
+                conn.exec_driver_sql(f"ALTER USER '{user}'@'{host}' IDENTIFIED BY %s WITH MAX_USER_CONNECTIONS "
+                                     f"{CONNECTIONS_PER_LEARNER}", (password,))
                 conn.exec_driver_sql(f"GRANT ALL PRIVILEGES ON `{database}`.* TO '{user}'@'{host}'")
+            self._ensure_connections(conn)
         number = self._redis_user(name, user, password)
         host = f"{self.mysql.host or '127.0.0.1'}:{self.mysql.port or 3306}"
         redis_host = self.redis_url.split("://", 1)[1].split("/", 1)[0].rsplit("@", 1)[-1]
         return Grant(name, f"mysql+pymysql://{user}:{password}@{host}/{database}",
                      f"redis://{user}:{password}@{redis_host}/{number}", number)
+
+    @staticmethod
+    def _ensure_connections(conn: sa.Connection) -> None:
+        """MariaDB's max_connections (151 by default) room for every provisioned learner at their cap: raised
+        when the admin may (SET GLOBAL, until the server restarts: put it in the server's config for good),
+        else a clear refusal. Found by `course bench hub`: at 10 learners the race lessons hit 'Too many
+        connections' on the default."""
+        learners = conn.exec_driver_sql(
+            "SELECT COUNT(DISTINCT user) FROM mysql.user WHERE user LIKE 'course\\_%%' AND user <> %s",
+            (INSTRUCTOR,)).scalar() or 0
+        need = learners * CONNECTIONS_PER_LEARNER + RESERVED_CONNECTIONS
+        have = int(conn.exec_driver_sql("SELECT @@GLOBAL.max_connections").scalar())
+        if have >= need:
+            return
+        try:
+            conn.exec_driver_sql(f"SET GLOBAL max_connections = {need}")
+        except sa.exc.DBAPIError as exc:
+            raise RuntimeError(f"MariaDB allows {have} connections; {learners} learners need {need} (set "
+                               f"max_connections = {need} in its config, then restart it): {exc.orig}") from None
 
     def _redis_user(self, name: str, user: str, password: str) -> int:
         admin = redis.Redis.from_url(self.redis_url)
@@ -119,6 +145,11 @@ class Provisioner:
                 redis.Redis.from_url(self.redis_url.rsplit("/", 1)[0] + f"/{int(number)}").flushdb()
         finally:
             admin.close()
+
+    def remove_instructor(self) -> None:
+        with self.engine.begin() as conn:
+            for host in HOSTS:
+                conn.exec_driver_sql(f"DROP USER IF EXISTS '{INSTRUCTOR}'@'{host}'")
 
     def close(self) -> None:
         self.engine.dispose()

@@ -356,11 +356,12 @@ class IdempotencyStore:
     def release(self, record_id: int, holder: str) -> bool:
         """Forget an in-progress claim whose work failed, so the client's retry can run it afresh; only
         the attempt that holds it may (compare-and-delete on the holder's token, as the Redis lock does).
-        A slow holder whose lease was taken over deletes nothing: the new holder keeps its claim."""
-        with self.engine.begin() as conn:
-            return conn.execute(sa.delete(keys_table).where(
-                keys_table.c.id == record_id, keys_table.c.holder == holder,
-                keys_table.c.status == KeyStatus.IN_PROGRESS)).rowcount == 1
+        A slow holder whose lease was taken over deletes nothing: the new holder keeps its claim. Like
+        every write here it is retried when InnoDB picks it as a deadlock victim (`course bench hub` met
+        one: ten learners racing on one MariaDB)."""
+        return _transaction(self.engine, lambda conn: conn.execute(sa.delete(keys_table).where(
+            keys_table.c.id == record_id, keys_table.c.holder == holder,
+            keys_table.c.status == KeyStatus.IN_PROGRESS)).rowcount == 1)
 
     def handle(self, request: Request, operation: Operation) -> Response:
         """Run `operation` at most once per (user, Idempotency-Key); answer per the IETF draft.
