@@ -18,15 +18,16 @@ PACKAGE = ROOT / "course_lib"
 KERNEL = {"failpoints", "logs", "clock", "messages"}
 TOPICS = {"idempotency", "orders", "retries", "events", "s3", "auth", "sqlperf", "ui"}
 LAYER_OF = {**dict.fromkeys(KERNEL, "kernel"), **dict.fromkeys(TOPICS, "topic"),
-            "backends": "backends", "lab": "lab", "api": "api", "cli": "cli", "__init__": "root"}
+            "backends": "backends", "lab": "lab", "api": "api", "hub": "hub", "cli": "cli", "__init__": "root"}
 # What each layer may import from course_lib.
 ALLOWED = {
     "kernel": {"kernel"},
     "backends": {"backends", "kernel"},
     "topic": {"topic", "backends", "kernel"},
     "api": {"api", "topic", "backends", "kernel"},
-    "lab": {"lab", "api", "topic", "backends", "kernel"},
-    "cli": {"cli", "lab", "api", "topic", "backends", "kernel"},
+    "hub": {"hub", "backends", "kernel"},
+    "lab": {"lab", "api", "hub", "topic", "backends", "kernel"},
+    "cli": {"cli", "lab", "api", "hub", "topic", "backends", "kernel"},
     "root": {"lab", "backends"},
 }
 

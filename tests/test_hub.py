@@ -50,7 +50,7 @@ def hub(tmp_path_factory):
 @pytest.fixture(scope="module")
 def servers(hub):
     """alice and bob logged in through the form (claiming their names) and their servers running."""
-    running, client = hub
+    _, client = hub
     urls = {}
     for name in LEARNERS:
         client.login(name, f"{name}-password").close()

@@ -76,7 +76,8 @@ def test_a_full_redis_says_how_many_databases_a_workshop_needs(clean_env):
         client.hdel(redis_backend.LEARNERS_REGISTRY, "overflow")
 
 
-NOTEBOOKS = ["notebooks/01_idempotency_keys.ipynb", "notebooks/02_create_order_case_study.ipynb", "notebooks/04_event_sourcing.ipynb"]
+NOTEBOOKS = ["notebooks/01_idempotency_keys.ipynb", "notebooks/02_create_order_case_study.ipynb",
+             "notebooks/04_event_sourcing.ipynb"]
 
 
 def test_two_learners_run_the_same_notebooks_at_once_on_the_same_services(tmp_path):

@@ -97,7 +97,7 @@ class Provisioner:
             "SELECT COUNT(DISTINCT user) FROM mysql.user WHERE user LIKE 'course\\_%%' AND user <> %s",
             (INSTRUCTOR,)).scalar() or 0
         need = learners * CONNECTIONS_PER_LEARNER + RESERVED_CONNECTIONS
-        have = int(conn.exec_driver_sql("SELECT @@GLOBAL.max_connections").scalar())
+        have = int(conn.exec_driver_sql("SELECT @@GLOBAL.max_connections").scalar_one())
         if have >= need:
             return
         try:

@@ -64,7 +64,7 @@ class Kernel:
             "code": code, "silent": False, "store_history": True, "user_expressions": {}, "allow_stdin": False,
             "stop_on_error": True})
         await self.socket.write_message(json.dumps(request))
-        deadline, stdout = time.monotonic() + timeout_s, []
+        deadline, stdout = time.monotonic() + timeout_s, list[str]()
         while True:
             raw = await asyncio.wait_for(self.socket.read_message(), timeout=max(deadline - time.monotonic(), 0.1))
             if raw is None:

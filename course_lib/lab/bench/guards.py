@@ -18,6 +18,7 @@ Figures are medians of `runs`.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import statistics
@@ -127,10 +128,8 @@ def _others_cpu(ours: set[int]) -> float:
     total = sum(psutil.cpu_times()[:3])  # user, nice, system
     for process in psutil.process_iter(["name"]):
         if process.pid in ours or process.info["name"] in SERVICES:
-            try:
+            with contextlib.suppress(psutil.Error):  # gone meanwhile
                 total -= sum(process.cpu_times()[:4])  # user, system and its waited-for children
-            except psutil.Error:
-                pass
     return total
 
 
@@ -182,7 +181,8 @@ def _measure(side: str, server: Server, engine, redis_server: PrivateRedis, toke
     others = (_others_cpu(ours) - before_others) / elapsed
     redis_commands = after_redis - before_redis - reads  # less our own INFOs
     n = sum(statuses.values())
-    per = {name: round((after_db[name] - before_db[name]) / n, 2) for name in after_db} if before_db and after_db else {}
+    per = {name: round((after_db[name] - before_db[name]) / n, 2) for name in after_db} if before_db and after_db \
+        else {}
     return Run(side, scenario, n, round(n / elapsed, 1), round(statistics.median(latencies), 2),
                round(_percentile(latencies, 0.99), 2), round(cpu * 1000 / n, 3), per.get("statements"),
                per.get("pings"), per.get("commits"), per.get("fsyncs"), round(redis_commands / n, 2),
