@@ -76,6 +76,23 @@ def test_a_full_redis_says_how_many_databases_a_workshop_needs(clean_env):
         client.hdel(redis_backend.LEARNERS_REGISTRY, "overflow")
 
 
+def test_learners_starting_at_once_get_distinct_databases_and_a_forgotten_number_is_reused(clean_env):
+    require_services()
+    client = redis_backend._client(settings.REDIS_DEFAULT_URL)
+    names = [f"burst_{i}" for i in range(8)]
+    try:
+        with ThreadPoolExecutor(8) as pool:
+            numbers = list(pool.map(lambda who: redis_backend.learner_database(client, who), names))
+        assert len(set(numbers)) == 8 and 0 not in numbers
+        redis_backend.on_database(client, numbers[3]).set("left", "behind")
+        redis_backend.forget_learner(client, names[3])
+        assert redis_backend.learner_database(client, "burst_new") == numbers[3], "the lowest free number"
+        assert not redis_backend.on_database(client, numbers[3]).exists("left")
+    finally:
+        for who in [*names, "burst_new"]:
+            redis_backend.forget_learner(client, who)
+
+
 NOTEBOOKS = ["notebooks/01_idempotency_keys.ipynb", "notebooks/02_create_order_case_study.ipynb",
              "notebooks/04_event_sourcing.ipynb"]
 

@@ -84,17 +84,44 @@ def resolve(cfg: settings.Settings | None = None) -> RedisBackend:
 # On a shared Redis each learner gets a logical database of their own, assigned once and remembered in
 # database 0: FLUSHDB, Lua scripts and every key a lesson uses then stay inside it, with no code that has to
 # remember a prefix. A default Redis has 16 databases (15 learners); a workshop raises `databases`.
-LEARNERS_REGISTRY, LEARNERS_COUNTER = "course:learners", "course:learners:next"
+LEARNERS_REGISTRY = "course:learners"
+# The lowest database number no learner holds, taken in one step: a script runs atomically, so two
+# learners starting at once cannot be given the same number, and a removed learner's number is reused.
+_ASSIGN = """
+local held = redis.call('HGET', KEYS[1], ARGV[1])
+if held then return tonumber(held) end
+local taken = {}
+for _, number in ipairs(redis.call('HVALS', KEYS[1])) do taken[tonumber(number)] = true end
+local free = 1
+while taken[free] do free = free + 1 end
+redis.call('HSET', KEYS[1], ARGV[1], free)
+return free
+"""
 
 
 def learner_database(client: redis.Redis, learner: str) -> int:
-    """`learner`'s logical database on the server behind `client` (database 0): assigned on first use.
-    HSETNX keeps the first assignment when two of the learner's processes start at once."""
-    assigned = client.hget(LEARNERS_REGISTRY, learner)
-    if assigned is None:
-        client.hsetnx(LEARNERS_REGISTRY, learner, client.incr(LEARNERS_COUNTER))
-        assigned = client.hget(LEARNERS_REGISTRY, learner)
-    return int(assigned)  # type: ignore[arg-type]
+    """`learner`'s logical database on the server behind `client` (database 0): assigned on first use, kept
+    until `forget_learner`."""
+    return int(client.eval(_ASSIGN, 1, LEARNERS_REGISTRY, learner))
+
+
+def on_database(client: redis.Redis, number: int) -> redis.Redis:
+    """A client like `client` (same server, same credentials) on logical database `number`."""
+    pool = client.connection_pool
+    return redis.Redis(connection_pool=redis.ConnectionPool(connection_class=pool.connection_class,
+                                                            **{**pool.connection_kwargs, "db": number}))
+
+
+def forget_learner(client: redis.Redis, learner: str) -> None:
+    """Empty `learner`'s database and give its number back (after a workshop)."""
+    number = client.hget(LEARNERS_REGISTRY, learner)
+    if number is not None:
+        own = on_database(client, int(number))
+        try:
+            own.flushdb()
+        finally:
+            own.close()
+        client.hdel(LEARNERS_REGISTRY, learner)
 
 
 def databases(client: redis.Redis) -> int:

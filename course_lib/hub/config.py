@@ -123,14 +123,38 @@ def _pre_spawn(o: Options):
     def pre_spawn(spawner: Any) -> None:
         name = spawner.user.name
         account = learner_account(name)
-        grant = provisioner.learner(name)
         course = Path(account.pw_dir) / "course"
         copy_course(o.notebooks, course, account)
-        spawner.environment.update(grant.environment(str(course / "build")))
-        if name in o.instructors:
-            spawner.environment[INSTRUCTOR_DATABASE_URL] = provisioner.instructor()
+        spawner.environment.update(learner_environment(provisioner, name, o.instructors, course / "build"))
 
     return pre_spawn
+
+
+def learner_environment(provisioner: Provisioner, name: str, instructors: frozenset[str], build_dir: Path
+                        ) -> dict[str, str]:
+    """What a learner's server is started with: their own database and Redis credentials (fresh), their build
+    folder, and for an instructor a URL that reads every learner's database. Shared by both deployments."""
+    environment = provisioner.learner(name).environment(str(build_dir))
+    if name in instructors:
+        environment[INSTRUCTOR_DATABASE_URL] = provisioner.instructor()
+    return environment
+
+
+def configure_kubernetes(c: Any) -> None:
+    """The same provisioning on Zero to JupyterHub (deploy/k8s/values.yaml calls this from hub.extraConfig):
+    KubeSpawner gives each learner a pod of their own, so there are no system accounts to make, and the
+    image carries the notebooks. The admin URLs come from COURSE_HUB_DATABASE_URL / COURSE_HUB_REDIS_URL."""
+    env = os.environ
+    provisioner = Provisioner(env.get(DATABASE_URL) or Options.database_url, env.get(REDIS_URL) or Options.redis_url)
+    instructors = frozenset(n.strip() for n in env.get(INSTRUCTORS, "instructor").split(",") if n.strip())
+
+    def pre_spawn(spawner: Any) -> None:
+        spawner.environment.update(learner_environment(provisioner, spawner.user.name, instructors,
+                                                       Path("/home/jovyan/course/build")))
+
+    c.Authenticator.username_pattern = f"^{settings.LEARNER_NAME.pattern}$"
+    c.Authenticator.admin_users = set(instructors)
+    c.KubeSpawner.pre_spawn_hook = pre_spawn
 
 
 def learner_account(name: str) -> pwd.struct_passwd:

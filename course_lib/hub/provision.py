@@ -140,9 +140,7 @@ class Provisioner:
         admin = redis.Redis.from_url(self.redis_url)
         try:
             admin.execute_command("ACL", "DELUSER", user)
-            number = admin.hget(redis_backend.LEARNERS_REGISTRY, name)
-            if number is not None:
-                redis.Redis.from_url(self.redis_url.rsplit("/", 1)[0] + f"/{int(number)}").flushdb()
+            redis_backend.forget_learner(admin, name)
         finally:
             admin.close()
 
