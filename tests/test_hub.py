@@ -10,6 +10,7 @@ import asyncio
 import os
 import secrets
 import textwrap
+import time
 
 import pytest
 import redis
@@ -26,11 +27,23 @@ LEARNERS, INSTRUCTOR = ("alice", "bob"), "teacher"
 ADMIN_DB, ADMIN_REDIS = config.Options.database_url, config.Options.redis_url
 
 
-@pytest.fixture(scope="module")
-def hub(tmp_path_factory):
+def _as_root() -> None:
     require_services()
     if os.geteuid() != 0:
         pytest.skip("the hub spawns each learner's server under a system account of their own: run as root")
+
+
+def _clean_up(*names: str) -> None:
+    provisioner = Provisioner(ADMIN_DB, ADMIN_REDIS)
+    for name in names:
+        config.remove_account(name)
+        provisioner.remove(name)
+    provisioner.close()
+
+
+@pytest.fixture(scope="module")
+def hub(tmp_path_factory):
+    _as_root()
     token = secrets.token_hex(32)
     running = Hub(tmp_path_factory.mktemp("hub"), instructors=(INSTRUCTOR,), service_token=token)
     client = HubClient(running.url, token)
@@ -39,12 +52,8 @@ def hub(tmp_path_factory):
     finally:
         client.close()
         running.stop()
-        provisioner = Provisioner(ADMIN_DB, ADMIN_REDIS)
-        for name in (*LEARNERS, INSTRUCTOR):
-            config.remove_account(name)
-            provisioner.remove(name)
-        provisioner.remove_instructor()
-        provisioner.close()
+        _clean_up(*LEARNERS, INSTRUCTOR)
+        Provisioner(ADMIN_DB, ADMIN_REDIS).remove_instructor()
 
 
 @pytest.fixture(scope="module")
@@ -197,6 +206,26 @@ def test_the_instructor_reads_every_learners_database_and_changes_none(hub, serv
     """).splitlines()
     assert "'course_lab_alice', 'course_lab_bob'" in out[0] and "'mysql'" not in out[0], out
     assert out[1] == "True" and out[2].startswith("refused 1142"), out
+
+
+def test_the_idle_culler_stops_a_server_nobody_uses(tmp_path):
+    """A room's learners leave without logging out; their servers (350 MB each) must not run all night."""
+    _as_root()
+    token = secrets.token_hex(32)
+    running = Hub(tmp_path, service_token=token, idle_timeout_s=4)
+    client = HubClient(running.url, token)
+    try:
+        client.login("carol", "carol-password").close()
+        client.start("carol")
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and client.api.get("/users/carol").json()["servers"]:
+            time.sleep(1)
+        assert client.api.get("/users/carol").json()["servers"] == {}, "still running a minute later"
+        assert "DELETE /hub/api/users/carol/server (idle-culler@" in running.log_path.read_text(), "by the culler"
+    finally:
+        client.close()
+        running.stop()
+        _clean_up("carol")
 
 
 def test_admin_accounts_open_without_a_password_are_reported():
