@@ -36,6 +36,7 @@ def test_the_one_machine_config_sets_the_room_up(tmp_path):
     assert [s["name"] for s in c.JupyterHub.services] == ["idle-culler"]  # no admin token unless asked for
     assert callable(c.Spawner.pre_spawn_hook) and c.Authenticator.admin_users == {"instructor"}
     assert c.JupyterHub.db_url == f"sqlite:///{tmp_path / 'jupyterhub.sqlite'}"
+    assert "first login claims the name" in c.JupyterHub.template_vars["announcement_login"]
 
 
 @pytest.mark.parametrize("name", ["root", "daemon"])

@@ -100,6 +100,10 @@ def configure(c: Any, options: Options | None = None) -> None:
     c.Authenticator.allow_all = True
     c.Authenticator.admin_users = set(o.instructors)
 
+    c.JupyterHub.template_vars = {"announcement_login": (
+        "First time here? Pick a name (a lowercase letter, then letters, digits or _) and a password of at least "
+        "8 characters: your first login claims the name. Your notebooks, database and Redis are yours alone.")}
+
     c.JupyterHub.spawner_class = "jupyterhub.spawner.LocalProcessSpawner"
     c.Spawner.cmd = [str(bin_dir / "jupyterhub-singleuser")]
     c.Spawner.notebook_dir = "~/course"
