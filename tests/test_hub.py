@@ -104,6 +104,19 @@ def test_two_learners_run_the_same_notebook_at_once_in_their_own_kernels(hub, se
         assert run.cells > 10 and run.failed == [], run
 
 
+def test_the_lessons_that_need_more_than_their_database_run_on_a_learners_grants(hub, servers):
+    """04 asks InnoDB which transactions are open, 06 reads row locks and sys.innodb_lock_waits: both were
+    refused until the hub granted PROCESS and the sys views (found running every notebook as a learner)."""
+    _, client = hub
+
+    async def lessons():
+        return [await remote.run_notebook(servers["alice"], client.token, path) for path in (
+            "notebooks/04_event_sourcing.ipynb", "notebooks/06_sql_performance.ipynb")]
+
+    for run in asyncio.run(lessons()):
+        assert run.cells > 10 and run.failed == [], run
+
+
 def test_each_server_runs_as_its_learner_with_their_own_backends(hub, servers):
     _, client = hub
     for name in LEARNERS:
@@ -135,7 +148,7 @@ def test_a_learner_cannot_read_write_or_drop_another_learners_database(hub, serv
             except sa.exc.DBAPIError as exc:
                 print("refused", exc.orig.args[0])
     """).splitlines()
-    assert out[0] == "['course_lab_alice', 'information_schema']"
+    assert out[0] == "['course_lab_alice', 'information_schema', 'sys']"  # sys: the lock-wait views of 06
     assert all(line.startswith("refused 1") for line in out[1:]) and len(out) == 6, out  # 1044/1142: access denied
     with sa.create_engine(ADMIN_DB).connect() as conn:
         assert conn.exec_driver_sql("SHOW DATABASES LIKE 'course_lab_bob'").first(), "bob's database is still there"

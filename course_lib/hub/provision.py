@@ -1,7 +1,8 @@
 """What a workshop hub gives each learner before their server starts, on the room's shared services.
 
 * MariaDB: the learner's database `course_lab_<name>` and a MariaDB user `course_<name>` with every
-  privilege on that database and none on any other. The instructor's user `course_instructor` can read
+  privilege on that database and none on any other's tables (PROCESS and the `sys` views too, which the
+  lock-monitoring lessons read). The instructor's user `course_instructor` can read
   every learner's database (`course\\_lab\\_%`), and change none.
 * Redis: the learner's logical database (the same number `COURSE_LEARNER` gets: `redis_backend.
   learner_database`) and an ACL user `course_<name>` that may SELECT that database only, with every
@@ -80,6 +81,12 @@ class Provisioner:
                 conn.exec_driver_sql(f"ALTER USER '{user}'@'{host}' IDENTIFIED BY %s WITH MAX_USER_CONNECTIONS "
                                      f"{CONNECTIONS_PER_LEARNER}", (password,))
                 conn.exec_driver_sql(f"GRANT ALL PRIVILEGES ON `{database}`.* TO '{user}'@'{host}'")
+                # Notebook 06 reads its own transaction's row locks in information_schema.innodb_trx and the
+                # lock waits in sys.innodb_lock_waits; notebook 04's projection asks innodb_trx whether an older
+                # transaction may still commit a gap. Both need PROCESS, which also shows the room's running
+                # statements (not their tables' rows): the price of teaching lock monitoring on a shared server.
+                conn.exec_driver_sql(f"GRANT PROCESS ON *.* TO '{user}'@'{host}'")
+                conn.exec_driver_sql(f"GRANT SELECT, EXECUTE ON `sys`.* TO '{user}'@'{host}'")
             self._ensure_connections(conn)
         number = self._redis_user(name, user, password)
         host = f"{self.mysql.host or '127.0.0.1'}:{self.mysql.port or 3306}"
