@@ -67,16 +67,20 @@ class Options:
         root = settings.checkout_root()
         default_proxy = root / "deploy" / "hub" / "node_modules" / ".bin" / "configurable-http-proxy" if root else None
         return cls(
-            state=Path(env.get(STATE) or ((root / "build" / "hub") if root else Path.cwd() / "hub-state")),
+            state=Path(env.get(STATE) or ((root / "build" / "hub" / "state") if root else Path.cwd() / "hub-state")),
             ip=env.get(IP) or cls.ip, port=int(env.get(PORT, 8000)), hub_port=int(env.get(HUB_PORT, 8081)),
             proxy_api_port=int(env.get(PROXY_API_PORT, 8001)),
             database_url=env.get(DATABASE_URL) or cls.database_url,
             redis_url=env.get(REDIS_URL) or cls.redis_url,
-            instructors=frozenset(n.strip() for n in env.get(INSTRUCTORS, "instructor").split(",") if n.strip()),
+            instructors=_instructors(),
             idle_timeout_s=int(env.get(IDLE_TIMEOUT, 3600)), service_token=env.get(SERVICE_TOKEN) or None,
             notebooks=Path(env[NOTEBOOKS]) if env.get(NOTEBOOKS) else (root / "notebooks" if root else None),
             proxy=env.get(PROXY) or (str(default_proxy) if default_proxy and default_proxy.exists()
                                      else "configurable-http-proxy"))
+
+
+def _instructors() -> frozenset[str]:
+    return frozenset(n.strip() for n in os.environ.get(INSTRUCTORS, "instructor").split(",") if n.strip())
 
 
 def configure(c: Any, options: Options | None = None) -> None:
@@ -150,7 +154,7 @@ def configure_kubernetes(c: Any) -> None:
     image carries the notebooks. The admin URLs come from COURSE_HUB_DATABASE_URL / COURSE_HUB_REDIS_URL."""
     env = os.environ
     provisioner = Provisioner(env.get(DATABASE_URL) or Options.database_url, env.get(REDIS_URL) or Options.redis_url)
-    instructors = frozenset(n.strip() for n in env.get(INSTRUCTORS, "instructor").split(",") if n.strip())
+    instructors = _instructors()
 
     def pre_spawn(spawner: Any) -> None:
         spawner.environment.update(learner_environment(provisioner, spawner.user.name, instructors,
