@@ -248,7 +248,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p_hub = sub.add_parser("hub", help="the workshop hub: JupyterHub with a database and Redis user per learner")
     p_hub.add_argument("--ip", default="127.0.0.1", help="0.0.0.0 lets a room's laptops in (default: this machine)")
     p_hub.add_argument("--port", type=int, default=8000)
-    p_hub.add_argument("--state", help="the hub's files: its database, cookie secret, password hashes (default: build/hub/state)")
+    p_hub.add_argument("--state", help="the hub's database, cookie secret and password hashes "
+                                      "(default: build/hub/state)")
     p_hub.add_argument("--instructors", default="instructor", help="comma-separated admin names")
     p_hub.add_argument("--idle-timeout", type=int, default=3600, help="seconds before an idle server is stopped")
     p_hub.set_defaults(fn=hub)
