@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import collections
+
 import pytest
 
 from course_lib.lab import exercises
@@ -20,7 +22,7 @@ def test_the_naive_increment_fails_the_race_check():
     report = exercises.check("safe_increment", naive_increment, quiet=True)
     assert report.attempted and not report.ok
     assert any("counter ends at 2" in f for f in report.failed)
-    assert "hint" in str(report)
+    assert "hint('safe_increment')" in str(report) and "counter.lock" not in str(report), "no answer unasked"
 
 
 def test_a_lock_without_the_pause_point_is_caught():
@@ -121,3 +123,18 @@ def test_restoring_the_whole_snapshot_fails_the_rollback_check():
     snapshot = [{"id": 1, "title": "A"}, {"id": 2, "title": "B"}, {"id": 3, "title": "C"}]
     report = exercises.check("rollback_one", lambda data, post_id, old: snapshot, quiet=True)
     assert report.attempted and any("post 2" in f for f in report.failed)
+
+
+@pytest.mark.parametrize("name", exercises.names())
+def test_help_comes_in_three_steps_the_idea_an_outline_then_the_reference(name, monkeypatch, capsys):
+    monkeypatch.setattr(exercises, "_HINTS_GIVEN", collections.Counter())
+    idea, outline, code = exercises.hint(name), exercises.hint(name), exercises.hint(name)
+    assert "hint 1 of 2 (the idea)" in idea and "hint 2 of 2 (an outline)" in outline
+    assert idea != outline and "def " in code and code == exercises.solution(name)
+    assert "def " not in idea + outline, "the hints stop short of the code"
+    assert code in capsys.readouterr().out
+
+
+def test_a_hint_for_an_unknown_exercise_names_the_known_ones():
+    with pytest.raises(KeyError, match="safe_increment"):
+        exercises.hint("no_such_exercise")

@@ -19,7 +19,10 @@ ELEMENTS = [
 ]
 
 
-@exercise("own_answer", hint="aim for 100-180 words (about a minute): the key, the unique claim before the work, "
+@exercise("own_answer",
+          concept="an interviewer listens for the mechanism, the failure it prevents and evidence: name each, with "
+                  "one number you measured",
+          outline="aim for 100-180 words (about a minute): the key, the unique claim before the work, "
           "what retries get (200 / 409 / 422), and one number you measured")
 def check_own_answer(answer: Answer) -> Iterator[tuple[str, bool]]:
     text = answer()

@@ -18,7 +18,10 @@ HISTORIES: dict[str, list[Event]] = {
 }
 
 
-@exercise("cancel_order", hint="check order.status: 'open' and 'paid' may cancel -> [Cancelled(reason)]; "
+@exercise("cancel_order",
+          concept="a command checks the aggregate's current state and either returns the events it causes or "
+                  "refuses with DomainError; it never changes the state itself",
+          outline="check order.status: 'open' and 'paid' may cancel -> [Cancelled(reason)]; "
           "otherwise raise DomainError with a message")
 def check_cancel(cancel: Cancel) -> Iterator[tuple[str, bool]]:
     for status, history in HISTORIES.items():

@@ -10,7 +10,10 @@ from course_lib.lab.exercises import exercise
 Rollback = Callable[[list[dict], int, str], list[dict]]
 
 
-@exercise("rollback_one", hint="return a new list: the failed post with old_title, every other post exactly as it is "
+@exercise("rollback_one",
+          concept="two edits can be in flight at once: undo only the one that failed, and leave whatever the screen"
+                  " shows for the others",
+          outline="return a new list: the failed post with old_title, every other post exactly as it is "
           "now (restoring the whole snapshot would undo edits still in flight)")
 def check_rollback_one(rollback: Rollback) -> Iterator[tuple[str, bool]]:
     # Two optimistic edits on screen; the one for post 1 failed, the one for post 2 is still in flight.

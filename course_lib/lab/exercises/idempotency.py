@@ -30,7 +30,10 @@ class StoreDecidingWith(IdempotencyStore):
         return self._learner_decide(row, fp, now)  # type: ignore[return-value]  # checked by the store
 
 
-@exercise("decide_claim", hint="check in this order: past expires_at -> 'new'; other fingerprint -> 'mismatch'; "
+@exercise("decide_claim",
+          concept="the stored row and the clock decide everything: think about which facts about the row make the "
+                  "others irrelevant, and test those first",
+          outline="check in this order: past expires_at -> 'new'; other fingerprint -> 'mismatch'; "
           "completed -> 'completed'; lease still valid -> 'in_flight'; else 'takeover'")
 def check_decide_claim(decide: Decide) -> Iterator[tuple[str, bool]]:
     engine = backends.sql().engine

@@ -35,7 +35,10 @@ class _ExpiresBetweenCalls:
         return getattr(self._client, attr)
 
 
-@exercise("safe_release", hint="compare and delete in one server-side step: a Lua script run with EVAL (or "
+@exercise("safe_release",
+          concept="between your GET and your DEL the lock can expire and become someone else's: the check and the "
+                  "delete must be one step on the server",
+          outline="compare and delete in one server-side step: a Lua script run with EVAL (or "
           "client.register_script) that DELs the key only if GET returns your token")
 def check_safe_release(release: Release) -> Iterator[tuple[str, bool]]:
     client = backends.redis().new_client()

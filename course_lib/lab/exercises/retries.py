@@ -11,7 +11,10 @@ from course_lib.lab.exercises import exercise
 Delay = Callable[[int, float, float, random.Random], float]
 
 
-@exercise("full_jitter_delay", hint="the ceiling is min(cap, base * 2 ** attempt); return rng.uniform(0, ceiling)")
+@exercise("full_jitter_delay",
+          concept="Brooker's full jitter keeps the exponential ceiling but spreads each client's wait evenly below "
+                  "it, so clients that failed together retry apart",
+          outline="the ceiling is min(cap, base * 2 ** attempt); return rng.uniform(0, ceiling)")
 def check_full_jitter(delay: Delay) -> Iterator[tuple[str, bool]]:
     base, cap = 0.005, 2.0
     rng = random.Random(1)

@@ -14,7 +14,10 @@ SIZES = [1, 4 * MiB, 5 * MiB + 1, 64 * MiB, 1000**3, 50 * GiB, 100 * 1000**3, 1 
          MAX_PARTS * MAX_PART]  # up to S3's largest object
 
 
-@exercise("part_size", hint="start from 8 MiB; if size / 8 MiB needs more than 10,000 parts, use "
+@exercise("part_size",
+          concept="S3 allows at most 10,000 parts of 5 MiB to 5 GiB each: the part size must make the whole file "
+                  "fit in 10,000 parts without going under the minimum",
+          outline="start from 8 MiB; if size / 8 MiB needs more than 10,000 parts, use "
           "ceil(size / 10,000) rounded up to a whole MiB; never under 5 MiB")
 def check_part_size(choose: PartSize) -> Iterator[tuple[str, bool]]:
     for size in SIZES:

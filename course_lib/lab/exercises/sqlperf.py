@@ -18,7 +18,10 @@ PageSql = Callable[[], str]
 MIN_ORDERS = 20_000
 
 
-@exercise("keyset_sql", hint="WHERE created_at <= :c AND (created_at < :c OR id < :i) ORDER BY created_at DESC, "
+@exercise("keyset_sql",
+          concept="instead of skipping N rows, continue after the last row you showed: its sort key (created_at, "
+                  "id) is the cursor, and id breaks ties",
+          outline="WHERE created_at <= :c AND (created_at < :c OR id < :i) ORDER BY created_at DESC, "
           "id DESC LIMIT :size: a total order (id breaks ties) and a range the index can seek")
 def check_keyset_sql(page_sql: PageSql) -> Iterator[tuple[str, bool]]:
     engine = backends.sql().engine

@@ -39,7 +39,10 @@ def run_increments(increment: Callable[[Counter], None], callers: int, schedule:
     return counter.value, result
 
 
-@exercise("safe_increment", hint="hold counter.lock from before the read until after the write; "
+@exercise("safe_increment",
+          concept="a read and the write that depends on it must happen with nobody else in between: what in Counter"
+                  " can make the pair one step?",
+          outline="hold counter.lock from before the read until after the write; "
           "keep race.point('after_read') between them")
 def check_safe_increment(fn: Callable[[Counter], None]) -> Iterator[tuple[str, bool]]:
     value, result = run_increments(fn, callers=2, schedule="round_robin")

@@ -23,7 +23,10 @@ CASES: list[tuple[str, set[str], str, int]] = [
 ]
 
 
-@exercise("auth_status", hint="401 whenever the token does not identify anyone right now (missing, malformed, "
+@exercise("auth_status",
+          concept="authentication (who are you?) comes before authorisation (may you?): 401 and 403 answer "
+                  "different questions",
+          outline="401 whenever the token does not identify anyone right now (missing, malformed, "
           "unknown, revoked, expired); only then look at abilities: 403 if the needed one (or '*') is absent, "
           "else 200")
 def check_auth_status(status_for: StatusFor) -> Iterator[tuple[str, bool]]:
