@@ -138,3 +138,24 @@ def test_help_comes_in_three_steps_the_idea_an_outline_then_the_reference(name, 
 def test_a_hint_for_an_unknown_exercise_names_the_known_ones():
     with pytest.raises(KeyError, match="safe_increment"):
         exercises.hint("no_such_exercise")
+
+
+def test_a_plain_insert_claims_once_but_makes_the_losers_fail_with_an_error():
+    plain = "INSERT INTO exercise_claims (scope, idem_key, holder) VALUES (:scope, :key, :holder)"
+    report = exercises.check("claim_sql", lambda dialect: plain, quiet=True)
+    assert report.attempted and not report.ok
+    assert any("errors: IntegrityError" in f for f in report.failed), report.failed
+
+
+def test_an_upsert_that_overwrites_the_holder_fails_the_claim_check():
+    upsert = ("INSERT INTO exercise_claims (scope, idem_key, holder) VALUES (:scope, :key, :holder) "
+              "ON CONFLICT (scope, idem_key) DO UPDATE SET holder = excluded.holder")
+    mysql = ("INSERT INTO exercise_claims (scope, idem_key, holder) VALUES (:scope, :key, :holder) "
+             "ON DUPLICATE KEY UPDATE holder = VALUES(holder)")
+    report = exercises.check("claim_sql", lambda dialect: mysql if dialect == "mysql" else upsert, quiet=True)
+    assert any("exactly one inserted a row" in f for f in report.failed), report.failed
+
+
+def test_leaving_the_guard_in_place_fails_the_break_it_check():
+    report = exercises.check("drop_guard", lambda dialect: "SELECT 1", quiet=True)
+    assert report.attempted and not report.ok and len(report.failed) == 2
