@@ -37,7 +37,9 @@ class OwnedProcess:
         command = [sys.executable, "-m", "course_lib.backends.owned", *(["--dir", workdir] if workdir else []),
                    "--", *argv]
         try:
-            self.process = subprocess.Popen(command, stdin=read_end, **popen)
+            # A session of its own: Jupyter kills a stuck kernel's whole process group, which must not take
+            # the watchdog with it (the server would die unwatched and leave its directory behind).
+            self.process = subprocess.Popen(command, stdin=read_end, start_new_session=True, **popen)
         finally:
             os.close(read_end)
         self.stderr = self.process.stderr
