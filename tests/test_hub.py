@@ -33,14 +33,6 @@ def _as_root() -> None:
         pytest.skip("the hub spawns each learner's server under a system account of their own: run as root")
 
 
-def _clean_up(*names: str) -> None:
-    provisioner = Provisioner(ADMIN_DB, ADMIN_REDIS)
-    for name in names:
-        config.remove_account(name)
-        provisioner.remove(name)
-    provisioner.close()
-
-
 @pytest.fixture(scope="module")
 def hub(tmp_path_factory):
     _as_root()
@@ -52,7 +44,7 @@ def hub(tmp_path_factory):
     finally:
         client.close()
         running.stop()
-        _clean_up(*LEARNERS, INSTRUCTOR)
+        config.remove_learners([*LEARNERS, INSTRUCTOR])
         Provisioner(ADMIN_DB, ADMIN_REDIS).remove_instructor()
 
 
@@ -238,7 +230,7 @@ def test_the_idle_culler_stops_a_server_nobody_uses(tmp_path):
     finally:
         client.close()
         running.stop()
-        _clean_up("carol")
+        config.remove_learners(["carol"])
 
 
 def test_admin_accounts_open_without_a_password_are_reported():

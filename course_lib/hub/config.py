@@ -25,6 +25,7 @@ import pwd
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -189,6 +190,19 @@ def copy_course(notebooks: Path | None, course: Path, account: pwd.struct_passwd
         shutil.copy2(path, target / path.name)
     for path in (course, *course.rglob("*")):
         os.chown(path, account.pw_uid, account.pw_gid)
+
+
+def remove_learners(names: Iterable[str], options: Options | None = None) -> None:
+    """Everything a workshop gave these learners: their system accounts and homes, databases, MariaDB users,
+    Redis ACL users and keys (their Redis database numbers go back to the pool)."""
+    o = options or Options.from_environment()
+    provisioner = Provisioner(o.database_url, o.redis_url)
+    try:
+        for name in names:
+            remove_account(name)
+            provisioner.remove(name)
+    finally:
+        provisioner.close()
 
 
 def remove_account(name: str) -> None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import pymysql
 import redis
@@ -90,9 +91,8 @@ class Provisioner:
             self._ensure_connections(conn)
         number = self._redis_user(name, user, password)
         host = f"{self.mysql.host or '127.0.0.1'}:{self.mysql.port or 3306}"
-        redis_host = self.redis_url.split("://", 1)[1].split("/", 1)[0].rsplit("@", 1)[-1]
         return Grant(name, f"mysql+pymysql://{user}:{password}@{host}/{database}",
-                     f"redis://{user}:{password}@{redis_host}/{number}", number)
+                     f"redis://{user}:{password}@{_host(self.redis_url)}/{number}", number)
 
     @staticmethod
     def _ensure_connections(conn: sa.Connection) -> None:
@@ -160,6 +160,12 @@ class Provisioner:
         self.engine.dispose()
 
 
+def _host(url: str) -> str:
+    """host:port of a URL, without its credentials."""
+    parts = urlsplit(url)
+    return f"{parts.hostname}:{parts.port or 6379}"
+
+
 def exposed_admins(mysql_admin_url: str, redis_admin_url: str) -> list[str]:
     """Admin accounts a learner's process could use without a password, which would undo every grant."""
     found = []
@@ -171,7 +177,7 @@ def exposed_admins(mysql_admin_url: str, redis_admin_url: str) -> list[str]:
                      "(or unix_socket authentication) before learners log in")
     except pymysql.MySQLError:
         pass
-    host = redis_admin_url.split("://", 1)[1].split("/", 1)[0].rsplit("@", 1)[-1]
+    host = _host(redis_admin_url)
     try:
         bare = redis.Redis.from_url(f"redis://{host}/0", socket_timeout=2)
         bare.ping()

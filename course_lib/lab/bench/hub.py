@@ -31,7 +31,6 @@ from course_lib.backends import settings
 from course_lib.hub import config, remote
 from course_lib.hub.api import HubClient
 from course_lib.hub.process import Hub
-from course_lib.hub.provision import Provisioner
 
 NOTEBOOKS = ("notebooks/00_start_here.ipynb", "notebooks/01_idempotency_keys.ipynb")
 SAMPLE_S = 0.5
@@ -128,11 +127,7 @@ def main(learners: int = 10, out: Path | None = None) -> dict[str, Any]:
             list(pool.map(client.stop, names))
         client.close()
         hub.stop()
-        provisioner = Provisioner(config.Options.database_url, config.Options.redis_url)
-        for name in names:
-            config.remove_account(name)
-            provisioner.remove(name)
-        provisioner.close()
+        config.remove_learners(names)
     report = _report(names, alone, together, wall_s, spawn_s, memory)
     report["figures"]["services"] = services | {
         "statements_per_learner_per_s": round(services["statements_per_learner"] / wall_s, 1),

@@ -139,9 +139,9 @@ def check_drop_guard(drop_guard: DropGuard) -> Iterator[tuple[str, bool]]:
     with engine.begin() as conn:
         for statement in filter(str.strip, drop_guard(engine.dialect.name).split(";")):
             conn.execute(sa.text(statement))
-    claim = "INSERT IGNORE" if engine.dialect.name == "mysql" else "INSERT OR IGNORE"
-    inserted, _ = claim_race(engine, f"{claim} INTO exercise_claims (scope, idem_key, holder) "
-                                     "VALUES (:scope, :key, :holder)", "same-key")
+    from course_lib.lab.solutions.idempotency import claim_sql  # the claim that holds with the index
+
+    inserted, _ = claim_race(engine, claim_sql(engine.dialect.name), "same-key")
     yield f"without the index the same claim lets several callers win (got {sum(inserted)} of {CLAIMERS})", (
         sum(inserted) > 1)
     yield "and they all think they hold the key: duplicate rows for one key", len(_rows(engine, "same-key")) > 1
