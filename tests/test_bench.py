@@ -127,5 +127,8 @@ def test_s3_bench_compares_both_sides_on_the_same_server(tmp_path, clean_env):
     assert set(report["checks"]) == {"ours", "TransferManager"}
     assert {"client", "s3_server"} <= set(size["ours_cpu_s"]) and size["ours_cpu_s"]["client"] > 0
     if "signing_api" in size["ours_cpu_s"]:  # the API in its own process (a real Redis); else a thread of the client
-        assert size["transfer_manager_cpu_s"]["signing_api"] < size["ours_cpu_s"]["signing_api"], "TM never asks it"
+        # TM never asks it: what it spends meanwhile is the idle server's housekeeping (0.01 s rounded, like a
+        # small upload of ours can be), never more than ours.
+        idle = size["transfer_manager_cpu_s"]["signing_api"]
+        assert idle <= 0.02 and idle <= size["ours_cpu_s"]["signing_api"], "TM never asks it"
     assert all(ms > 0 for ms in report["checksums_per_part"].values())
