@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import collections
+import hashlib
+import hmac
 
 import pytest
 
@@ -159,3 +161,123 @@ def test_an_upsert_that_overwrites_the_holder_fails_the_claim_check():
 def test_leaving_the_guard_in_place_fails_the_break_it_check():
     report = exercises.check("drop_guard", lambda dialect: "SELECT 1", quiet=True)
     assert report.attempted and not report.ok and len(report.failed) == 2
+
+
+def _fails(name, answer, *expected_in_failures):
+    report = exercises.check(name, answer, quiet=True)
+    assert report.attempted and not report.ok, str(report)
+    for words in expected_in_failures:
+        assert any(words in f for f in report.failed), f"{words!r} not in {report.failed}"
+    return report
+
+
+def test_an_unfenced_update_lets_the_stale_holder_write():
+    _fails("fenced_sql", lambda: "UPDATE exercise_fenced SET fence = :fence, status = :status WHERE id = :id",
+           "expected [True, False, False, True]")
+
+
+def test_a_fence_compared_with_less_or_equal_accepts_a_repeated_token():
+    _fails("fenced_sql", lambda: "UPDATE exercise_fenced SET fence = :fence, status = :status "
+                                 "WHERE id = :id AND fence <= :fence", "expected [True, False, False, True]")
+
+
+def test_taking_the_token_before_the_lock_spends_tokens_on_refusals():
+    incr_first = ("local n = redis.call('incr', KEYS[2]) "
+                  "if redis.call('set', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return n end return false")
+    _fails("acquire_script", lambda: incr_first, "the refusal took no token")
+
+
+def test_decorrelated_jitter_without_its_floor_or_cap_fails():
+    _fails("decorrelated_jitter", lambda previous, base, cap, rng: rng.uniform(0, previous * 3),
+           "every delay lies in [base, min(cap, 3 x previous)]")
+
+
+def test_a_budget_that_refunds_one_token_per_success_drains_on_transient_failures():
+    class RefundsOne(reference("retry_budget")):
+        def on_success(self, last_spent):
+            super().on_success(None)
+
+    _fails("retry_budget", RefundsOne, "300 calls that fail once")
+
+
+def test_an_upcaster_that_converts_money_through_a_float_loses_a_cent():
+    def through_float(data):
+        return {"sku": data["sku"], "quantity": data["qty"], "unit_price": int(float(data["price"]) * 100),
+                "currency": data["cur"].upper()}
+
+    _fails("upcast_legacy_item", through_float, "pen: 28 cents")
+
+
+def test_a_projection_without_the_version_check_counts_redelivered_events_twice():
+    def counts_everything(read_model, r):
+        row = read_model.setdefault(r.stream_id, {"version": 0, "items": 0})
+        event = r.decode()
+        row["items"] += getattr(event, "quantity", 0) * (-1 if type(event).__name__ == "ItemRemoved" else 1)
+        row["version"] = r.version
+
+    report = _fails("replay_safe_projection", counts_everything, "delivered again")
+    assert report.passed, "delivered once, it is right"
+
+
+def test_completing_with_the_first_etag_of_a_reuploaded_part_is_caught_by_s3_or_the_bytes():
+    def first_wins(answers):
+        first = {}
+        for p in answers:
+            first.setdefault(p["PartNumber"], p["ETag"])
+        return [{"PartNumber": n, "ETag": first[n]} for n in sorted(first)]
+
+    _fails("completion_parts", first_wins, "S3 accepts the list")
+
+
+def test_completing_in_arrival_order_fails():
+    _fails("completion_parts", lambda answers: answers, "each part once, ascending")
+
+
+def test_resuming_only_missing_parts_keeps_a_corrupt_one():
+    def missing_only(local, listed):
+        held = {p["PartNumber"] for p in listed}
+        return sorted(n for n in local if n not in held)
+
+    _fails("parts_to_resume", missing_only, "send [2, 3] (got [3])")
+
+
+def test_a_plan_reader_that_never_finds_an_index_fails():
+    _fails("read_plan", lambda conn, sql: {"index": None, "rows": None}, "index None")
+
+
+def test_an_index_on_the_filter_column_alone_does_not_cover_the_query():
+    _fails("covering_index", lambda: "CREATE INDEX ix_exercise_covering ON shop_orders (status)",
+           "answered from the index alone")
+
+
+def test_comparing_token_hashes_with_equals_is_caught():
+    _fails("verify_token", lambda stored, secret: stored == hashlib.sha256(secret.encode()).hexdigest(),
+           "constant time")
+
+
+def test_comparing_the_presented_token_with_the_stored_hash_unhashed_fails():
+    _fails("verify_token", lambda stored, secret: hmac.compare_digest(stored, secret), "issued verifies")
+
+
+def test_a_length_only_token_check_misses_a_typo():
+    _fails("well_formed_token", lambda secret: len(secret) == 48, "a changed character")
+
+
+def test_an_optimistic_update_in_place_is_caught():
+    def in_place(data, post_id, title):
+        old = next(p["title"] for p in data if p["id"] == post_id)
+        for p in data:
+            if p["id"] == post_id:
+                p["title"] = title
+        return data, {"id": post_id, "old_title": old}
+
+    _fails("on_mutate", in_place, "not modified in place")
+
+
+def test_refetching_after_every_edit_is_caught():
+    class EverySettle(reference("mutation_lifecycle")):
+        def on_settled(self):
+            self.in_flight -= 1
+            self.data = self.refetch()
+
+    _fails("mutation_lifecycle", EverySettle, "no refetch yet")
