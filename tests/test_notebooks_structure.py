@@ -94,3 +94,21 @@ def test_the_opening_states_the_same_study_time_as_the_readme(nb):
     if "Time: about N minutes" in nb.cells[0].source:  # the template's placeholder
         return
     assert stated_minutes(nb) == study_minutes(nb), "run `course slides --annotate`"
+
+
+CHECK_CALL = re.compile(r"""\bcheck\(\s*["']([a-z_]+)["']""")
+LESSONS_WITH_THREE_EXERCISES = [p for p in NOTEBOOKS if re.match(r"0[1-8]_", p.name)]
+
+
+@pytest.mark.parametrize("path", LESSONS_WITH_THREE_EXERCISES, ids=lambda p: p.name)
+def test_lessons_01_to_08_have_three_exercises_each_with_a_hint_and_a_reference(path):
+    from course_lib.lab import exercises
+    from course_lib.lab.solutions import reference
+
+    cells = nbformat.read(path, as_version=4).cells
+    names = {m for c in cells if c.cell_type == "code" for m in CHECK_CALL.findall(c.source)}
+    assert len(names) >= 3, f"{path.name}: exercises {sorted(names)}; the learner writes at least three mechanisms"
+    text = "\n".join(c.source for c in cells if c.cell_type == "markdown")
+    for name in names:
+        assert name in exercises.names() and reference(name)
+        assert f'hint("{name}")' in text, f"{path.name}: say how to get help with {name}"
