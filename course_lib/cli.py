@@ -124,9 +124,13 @@ def slides(args: argparse.Namespace) -> int:
     folder = _notebooks_dir(args.notebooks)
     paths = sorted(folder.glob("[0-9][0-9]_*.ipynb"))
     if args.annotate:
+        from course_lib.lab import diagrams
+
         for path in [*paths, *folder.glob("_template.ipynb")]:
             nbformat.write(decks.annotate(nbformat.read(path, as_version=4)), path)
-        print(f"slide metadata written into {len(paths)} notebooks (and the template)")
+        drawn = diagrams.write(folder / "figures")
+        print(f"slide metadata written into {len(paths)} notebooks (and the template); {len(drawn)} diagrams drawn "
+              f"into {folder / 'figures'}")
         return 0
     build_dir = settings.current().build_dir
     built = decks.build(paths, build_dir / "slides", build_dir / "executed")

@@ -7,17 +7,38 @@ on any failed request or page error. CI installs Chromium; elsewhere the test is
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from pathlib import Path
 
 import nbformat
 import pytest
 
-from course_lib.lab import slides
+from course_lib.lab import diagrams, slides
 from tests.conftest import CHROMIUM, CHROMIUM_ARGS, require_chromium
 
 ROOT = Path(__file__).parents[1]
 LESSONS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+# Where a picture is the explanation (issue #19): the lesson and the diagram it shows.
+FIGURE_IN = {"01_idempotency_keys": "claim_states", "02_create_order_case_study": "lease_and_fencing",
+             "04_event_sourcing": "snapshot_and_replay", "05_s3_multipart_upload": "multipart_sequence"}
+
+
+def test_the_committed_diagrams_are_the_ones_the_module_draws(tmp_path):
+    drawn = {p.name: p.read_text() for p in diagrams.write(tmp_path)}
+    committed = {p.name: p.read_text() for p in (ROOT / "notebooks" / "figures").glob("*.svg")}
+    assert committed == drawn, "run `course slides --annotate` and commit notebooks/figures/"
+
+
+def test_every_figure_a_notebook_links_to_exists_and_each_diagram_is_shown():
+    linked = {}
+    for path in LESSONS:
+        text = "\n".join(c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "markdown")
+        linked[path.stem] = re.findall(r"\]\((figures/[^)]+)\)", text)
+        for link in linked[path.stem]:
+            assert (ROOT / "notebooks" / link).is_file(), (path.name, link)
+    for name, figure in FIGURE_IN.items():
+        assert f"figures/{figure}.svg" in linked[name], (name, linked[name])
 
 
 def test_speaker_notes_give_the_time_and_the_claims_checked():
@@ -61,6 +82,7 @@ def test_every_deck_opens_offline_with_no_failed_request(decks):
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         context = browser.new_context(offline=True)
+        shown: dict[str, list[str]] = {}
         for deck in decks:
             page = context.new_page()
             failed, errors = [], []
@@ -71,5 +93,11 @@ def test_every_deck_opens_offline_with_no_failed_request(decks):
             total = page.evaluate("Reveal.getTotalSlides()")
             assert not failed and not errors, (deck.name, failed, errors)
             assert total >= 10, (deck.name, total)
+            drawn = page.evaluate("[...document.querySelectorAll('img[src^=\"figures/\"]')]"
+                                  ".map(i => [i.getAttribute('src'), i.complete && i.naturalWidth > 0])")
+            assert all(ok for _, ok in drawn), (deck.name, drawn)
+            shown[deck.name] = [src for src, _ in drawn]
             page.close()
         browser.close()
+    for name, figure in FIGURE_IN.items():  # the diagrams are in the decks, loaded, not only linked
+        assert f"figures/{figure}.svg" in shown[f"{name}.slides.html"], (name, shown)

@@ -181,13 +181,16 @@ def learner_account(name: str) -> pwd.struct_passwd:
 
 
 def copy_course(notebooks: Path | None, course: Path, account: pwd.struct_passwd) -> None:
-    """The numbered notebooks into ~/course/notebooks the first time (a learner's edits are never overwritten)."""
+    """The numbered notebooks and their figures into ~/course/notebooks the first time (a learner's edits are
+    never overwritten)."""
     target = course / "notebooks"
     if notebooks is None or target.exists():
         return
     target.mkdir(parents=True)
     for path in sorted(notebooks.glob("[0-9][0-9]_*.ipynb")):
         shutil.copy2(path, target / path.name)
+    if (notebooks / "figures").is_dir():  # the diagrams the lessons' markdown links to
+        shutil.copytree(notebooks / "figures", target / "figures")
     for path in (course, *course.rglob("*")):
         os.chown(path, account.pw_uid, account.pw_gid)
 

@@ -1,7 +1,7 @@
 """The instructor's view: one reveal.js deck per notebook, with speaker notes, that opens offline.
 
     course slides              # build/slides/NN_topic.slides.html, plus build/slides/reveal.js/
-    course slides --annotate   # (contributors) write the slide metadata into notebooks/ after editing
+    course slides --annotate   # (contributors) after editing: slide metadata, and the diagrams in figures/
 
 Every notebook carries slide metadata: each heading cell starts a slide and records an estimated
 time for its section (`metadata.course.minutes`); every other cell is a sub-slide, so a long code cell
@@ -9,7 +9,8 @@ and its output get a screen of their own. At build time each section gets speake
 and the claims its cells assert, which are what an instructor should say out loud.
 
 Decks are built from the executed copies in build/executed/ when they exist (with outputs: plots,
-tables), else from the notebooks as committed. reveal.js is fetched once with npm and copied beside
+tables), else from the notebooks as committed; the diagrams (notebooks/figures/*.svg) are copied beside
+the decks, where the markdown's relative links find them. reveal.js is fetched once with npm and copied beside
 the decks; nothing is loaded from a CDN, so a deck works on a projector with no network.
 """
 
@@ -135,6 +136,9 @@ def build(notebooks: list[Path], out_dir: Path, executed_dir: Path | None = None
 
     out_dir.mkdir(parents=True, exist_ok=True)
     vendor_reveal(out_dir / "reveal.js")
+    for figures in {path.parent / "figures" for path in notebooks} - {out_dir / "figures"}:
+        if figures.is_dir():  # the diagrams a notebook's markdown shows as figures/<name>.svg
+            shutil.copytree(figures, out_dir / "figures", dirs_exist_ok=True)
     exporter = SlidesExporter(extra_template_basedirs=[str(TEMPLATES)], template_name="course_reveal",
                               reveal_url_prefix="reveal.js", reveal_theme="white", exclude_input_prompt=True,
                               exclude_output_prompt=True)
