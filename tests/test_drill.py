@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
+import nbformat
 import pytest
 
-from course_lib.lab import results
+from course_lib.lab import results, understanding
 from course_lib.lab.drill import GLOSSARY, PITFALLS, QUESTIONS, TRADE_OFFS, MultipleChoice, ShortAnswer, check, score
 from course_lib.lab.drill.interview import idempotency_answer, idempotency_figures
 
@@ -98,3 +102,31 @@ def test_the_drill_quotes_no_figure_the_learner_did_not_measure():
         assert "in that lab" in INTRO_EXAMPLE[field] or "in the same lab" in INTRO_EXAMPLE[field]
     for question in QUESTIONS:
         assert not re.search(r"\b\d+ (of \d+|ms|milliseconds?)\b", question.why), question.why
+
+
+@pytest.mark.parametrize("section", sorted(understanding.SECTIONS))
+def test_each_understanding_check_accepts_its_model_answers_and_rejects_a_shrug(section):
+    questions = understanding.SECTIONS[section]
+    assert 2 <= len(questions) <= 3, "two or three questions after a section"
+    for q in questions:
+        ok = q.answer if isinstance(q, MultipleChoice) else q.example
+        assert check(q, ok).correct, q.prompt
+        assert not check(q, "I am not sure").correct, q.prompt
+        if isinstance(q, MultipleChoice):
+            wrong = next(i for i in range(len(q.options)) if i != q.answer)
+            assert check(q, wrong).message.startswith("Not quite"), "a wrong choice is told the answer and why"
+    assert understanding.ask(section) is not None
+
+
+def test_every_lesson_01_to_08_checks_understanding_after_a_section():
+    asked = {}
+    for path in sorted((Path(__file__).parents[1] / "notebooks").glob("0[1-8]_*.ipynb")):
+        cells = nbformat.read(path, as_version=4).cells
+        asked[path.stem] = re.findall(r'ask\("([^"]+)"\)', "\n".join(c.source for c in cells if c.cell_type == "code"))
+    assert all(asked.values()), asked
+    assert sorted(s for sections in asked.values() for s in sections) == sorted(understanding.SECTIONS)
+
+
+def test_an_unknown_section_names_the_known_ones():
+    with pytest.raises(KeyError, match="01 claim first"):
+        understanding.ask("no such section")
