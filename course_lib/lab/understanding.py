@@ -131,11 +131,114 @@ SECTIONS: dict[str, list[Question]] = {
             "08", "When is the list refetched?",
             ("after each edit settles", "when the last edit in flight settles", "never"), 1,
             "An earlier refetch would briefly show the server's list without the edits still in flight."),
+    ],
+    "01 keys and transactions": [
+        MultipleChoice(
+            "01", "The key column is a plain utf8mb4 VARCHAR with a unique index. Clients send 'Invoice-A', "
+            "'invoice-a' and 'invoice-a ' (a trailing space) for three orders. How many orders are kept?",
+            ("three", "one: the collation folds case and ignores trailing spaces", "two"), 1,
+            "The lesson's folded column kept one; VARBINARY compares bytes and kept three."),
         ShortAnswer(
-            "08", "What did the seed's fetch(...).then(r => r.json()) do with a 500?",
-            (("success", "resolve", "ok", "fulfil", "fulfill"),),
-            "it resolved like a success: nothing rolled back and the refused title stayed on screen",
-            "fetch rejects only on network errors; the page must check response.ok and throw."),
+            "01", "Why does the provider call run outside any transaction?",
+            (("lock", "connection", "pool", "queue", "wait", "block"),),
+            "a slow provider would hold row locks and a pooled connection for its whole latency, and every retry "
+            "would wait behind it",
+            "Three short phases: claim, call (no transaction), record + complete."),
+        MultipleChoice(
+            "01", "Two transactions run SELECT ... FOR UPDATE on a missing key, then INSERT it. What does InnoDB do?",
+            ("both insert", "one waits, then inserts", "both take a gap lock, each INSERT waits for the other's, "
+             "and InnoDB rolls one back (1213 deadlock)"), 2,
+            "Gap locks do not conflict with each other; the lesson's lock-step run asserted error 1213."),
+    ],
+    "02 cost": [
+        MultipleChoice(
+            "02", "Where does the course API's extra CPU per request go, beside the plain upsert endpoint?",
+            ("JSON encoding", "more blocking round trips: the claim's own commit, the stored response, the "
+             "lock's two Redis calls", "TLS"), 1,
+            "The lesson counted them on the wire: commits 2 against 1, and the Redis round trips."),
+        ShortAnswer(
+            "02", "Redis is down. Does create-order still make one order per key, and why?",
+            (("unique", "claim", "database", "constraint", "upsert"),),
+            "yes: the claim's unique key and the order upsert in the database guarantee it; the lock only saves "
+            "work",
+            "The no-lock server keeps every guarantee; the lock turns duplicates away earlier."),
+    ],
+    "03 beyond the model": [
+        MultipleChoice(
+            "03", "The server does one call at a time (finite capacity). Retrying with no backoff at all...",
+            ("is still the fastest", "queues behind its own retries, and everyone waits longer than with jitter",
+             "is refused by the server"), 1,
+            "With finite capacity the calls queue; the lesson asserted no backoff loses to full jitter on time."),
+        MultipleChoice(
+            "03", "Three layers each retry up to 3 times and the database at the bottom is down. How many calls "
+            "reach it per user request?", ("9", "27", "3"), 1,
+            "3 x 3 x 3: retry at one layer, and let the others fail fast."),
+    ],
+    "04 projections": [
+        MultipleChoice(
+            "04", "A projection commits its counts, then its checkpoint in a second transaction, and is killed "
+            "between the two. On restart?", ("nothing is lost or doubled", "that batch is counted twice",
+                                              "that batch is skipped"), 1,
+            "The lesson's naive reader counted more events than the log holds; commit both together."),
+        ShortAnswer(
+            "04", "Why may a projection not move its checkpoint past a gap in positions at once?",
+            (("commit", "transaction", "open"), ("later", "late", "still", "yet", "order")),
+            "the transaction that took the lower position may still commit later; passing it would skip that "
+            "event forever",
+            "Positions are taken at INSERT, not at COMMIT: the reader waits while an open transaction can fill it."),
+    ],
+    "05 etags": [
+        MultipleChoice(
+            "05", "A bucket encrypts with SSE-KMS. A client compares each part's ETag with the part's MD5. What "
+            "happens?", ("it works", "every part looks corrupted, is retried, and the upload fails although "
+                         "the bytes arrived intact", "S3 refuses the upload"), 1,
+            "Under SSE-KMS an ETag is not an MD5 of the bytes; the lesson's legacy client gave up on an intact file."),
+        ShortAnswer(
+            "05", "What should a client compare instead of ETags?",
+            (("checksum", "crc32", "crc", "crc32c", "sha256", "crc64nvme"),),
+            "the checksums S3 computes and reports: each part's CRC32 and the object's composite CRC32",
+            "A checksum means the same thing whatever the encryption; an ETag is an identifier."),
+    ],
+    "06 partitions and transactions": [
+        MultipleChoice(
+            "06", "Why is dropping a month's partition cheaper than DELETE ... WHERE created_at < :cutoff?",
+            ("it skips the binary log", "it is a file operation; the DELETE locks every expiring row and writes "
+             "undo for each", "DELETE is not allowed on partitioned tables"), 1,
+            "The lesson counted the DELETE's row locks: at least one per row removed."),
+        MultipleChoice(
+            "06", "Partitioning the events table by month forces created_at into UNIQUE(stream_id, version). "
+            "What breaks?", ("nothing", "the optimistic concurrency check: two writers at one version both win",
+                             "only inserts get slower"), 1,
+            "Every unique key must contain the partitioning columns; the lesson asserted both writers won."),
+        ShortAnswer(
+            "06", "A transaction updates an order, then calls a 2 s payment provider before COMMIT. The fix?",
+            (("outside", "commit first", "before", "second transaction", "after"),),
+            "make the call outside the transaction: commit the update first, then record the result in a second "
+            "short transaction",
+            "A longer lock-wait timeout only makes everyone wait longer."),
+    ],
+    "07 revocation": [
+        MultipleChoice(
+            "07", "A token's row is deleted. When does the token stop working?",
+            ("at its expiry", "on the next request: every request looks the token up", "after a cache TTL"), 1,
+            "The lesson's revocation answered 204, then 401 on the next call."),
+        ShortAnswer(
+            "07", "What does a self-contained signed token (a JWT) need, to be revoked before it expires?",
+            (("deny", "denylist", "blocklist", "blacklist", "revocation list", "block list"),),
+            "a deny-list the server checks on every request, which gives up what not looking up was for",
+            "The price of not looking up: no instant revocation."),
+    ],
+    "08 the seed's save": [
+        MultipleChoice(
+            "08", "When does fetch() reject its promise?",
+            ("on any status of 400 or more", "only when no response arrives (a network failure)", "on 5xx only"),
+            1, "An HTTP 500 resolves; r.json() then parses the error body as if it were data."),
+        ShortAnswer(
+            "08", "What one rule fixes the seed's save?",
+            (("reject", "throw", "error"), ("status", "ok", "failure", "http")),
+            "the request function must throw on every failure the caller handles, HTTP statuses included "
+            "(check response.ok)",
+            "Only a rejected mutation runs onError, the rollback, and tells the user."),
     ],
 }
 
