@@ -28,7 +28,7 @@ ROOT = Path(__file__).parents[1]
 TOKEN = "course-test-token"
 DIAGRAMS = {"01_idempotency_keys": "claim_states", "02_create_order_case_study": "lease_and_fencing",
             "04_event_sourcing": "snapshot_and_replay", "05_s3_multipart_upload": "multipart_sequence"}
-START_TIMEOUT_S, RUN_ALL_TIMEOUT_MS = 60, 120_000
+START_TIMEOUT_S, RUN_ALL_TIMEOUT_S = 60, 120
 
 
 @pytest.fixture(scope="module")
@@ -85,13 +85,26 @@ def _open(browser, lab: str, notebook: str):
     return page
 
 
+def _accept_kernel_dialog(page) -> None:
+    """JupyterLab sometimes asks which kernel to start (a race between opening the notebook and starting its
+    session); a learner answers with the notebook's own kernel, the preselected one."""
+    accept = page.locator(".jp-Dialog:has-text('Select Kernel') button.jp-mod-accept")
+    if accept.count():
+        accept.first.click()
+
+
 def _run_all(page) -> None:
     page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=60_000)
+    _accept_kernel_dialog(page)
     page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
     page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
     # Done when every code cell shows its execution number ("[7]:"), none still "[*]:" or "[ ]:".
-    page.wait_for_function("() => [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')]"
-                           ".every(p => /\\[\\d+\\]/.test(p.textContent))", timeout=RUN_ALL_TIMEOUT_MS)
+    deadline = time.monotonic() + RUN_ALL_TIMEOUT_S
+    while not page.evaluate("() => [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')]"
+                            ".every(p => /\\[\\d+\\]/.test(p.textContent))"):
+        assert time.monotonic() < deadline, f"Run All did not finish in {RUN_ALL_TIMEOUT_S} s"
+        _accept_kernel_dialog(page)
+        page.wait_for_timeout(500)
 
 
 def _move_slider(page, index: int, value: str) -> str:
