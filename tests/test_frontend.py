@@ -155,3 +155,18 @@ def test_the_seeds_save_leaves_a_refused_title_on_screen_and_says_nothing(server
     fixed = failed_save(running.url, controls, "fixed", 5, "Refused, rolled back", shots)
     assert fixed.optimistic_shown and fixed.after_500 == fixed.old, "onError put the old title back"
     assert fixed.message and "told to fail" in fixed.message
+
+
+def test_an_injected_failure_is_for_requests_that_arrive_after_it(server):
+    """A page in a frame (notebook 08's) can have a GET waiting out the latency when a cell injects failures:
+    that GET must not use up a failure meant for the cell's own next requests."""
+    import concurrent.futures
+
+    running, controls = server
+    controls.latency_ms = 800
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        waiting = pool.submit(httpx.get, running.url + "/api/posts", timeout=10)
+        time.sleep(0.3)  # it has arrived and is waiting out the latency
+        controls.latency_ms, controls.fail_gets = 0, 2
+        assert waiting.result().status_code == 200
+    assert [httpx.get(running.url + "/api/posts").status_code for _ in range(3)] == [503, 503, 200]

@@ -56,8 +56,9 @@ router = APIRouter(prefix="/api", tags=["posts"])
 async def list_posts(svc: ServicesDep, limit: Annotated[int, Query(ge=1, le=100)] = 20,
                      cursor: Annotated[int | None, Query(ge=0, le=2**62)] = None) -> Response:
     controls = svc.post_controls
+    failing = controls.take("fail_gets")  # decided on arrival: a failure set while this request waits is the next's
     await asyncio.sleep(controls.latency_ms / 1000)
-    if controls.take("fail_gets"):
+    if failing:
         return problems.problem_response(503, "Injected failure", "the demo server was told to fail this GET")
     if controls.empty:
         return problems.json_answer(200, {"data": [], "next_cursor": None})
@@ -85,8 +86,9 @@ def _rename(engine: Engine, post_id: int, title: str) -> Any:
 @router.put("/posts/{post_id}", summary="Rename a demo post")
 async def rename_post(post_id: Id, body: TitleIn, svc: ServicesDep) -> Response:
     controls = svc.post_controls
+    failing = controls.take("fail_puts")  # decided on arrival, like the GET's
     await asyncio.sleep(controls.latency_ms / 1000)
-    if controls.take("fail_puts"):
+    if failing:
         return problems.problem_response(500, "Injected failure", "the demo server was told to fail this PUT")
     row = await run_in_threadpool(_rename, svc.engine, post_id, body.title)
     if row is None:
