@@ -20,6 +20,20 @@ def test_every_reference_solution_passes_its_check(name):
     assert report.ok, str(report)
 
 
+@pytest.mark.parametrize("name", exercises.names())
+def test_every_check_fails_a_do_nothing_answer(name):
+    """An answer that returns nothing (or, for a class, builds nothing) is attempted and fails: no check passes
+    by default. A stub that still raises NotImplementedError is "not attempted", which is not a pass either."""
+    nothing = exercises.check(name, lambda *args, **kwargs: None, quiet=True)
+    assert nothing.attempted and not nothing.ok, str(nothing)
+
+    def stub(*args, **kwargs):
+        raise NotImplementedError
+
+    untouched = exercises.check(name, stub, quiet=True)
+    assert not untouched.attempted and not untouched.ok
+
+
 def test_the_naive_increment_fails_the_race_check():
     report = exercises.check("safe_increment", naive_increment, quiet=True)
     assert report.attempted and not report.ok
