@@ -23,12 +23,11 @@ import nbformat
 import pytest
 
 from course_lib.backends import settings
+from course_lib.lab import diagrams
 from tests.conftest import CHROMIUM, CHROMIUM_ARGS, require_chromium
 
 ROOT = Path(__file__).parents[1]
 TOKEN = "course-test-token"
-DIAGRAMS = {"01_idempotency_keys": "claim_states", "02_create_order_case_study": "lease_and_fencing",
-            "04_event_sourcing": "snapshot_and_replay", "05_s3_multipart_upload": "multipart_sequence"}
 START_TIMEOUT_S, RUN_ALL_TIMEOUT_S, NOTHING_STARTED_S = 60, 120, 15
 
 
@@ -133,10 +132,10 @@ def _move_slider(page, index: int, value: str) -> str:
     return readout.inner_text()
 
 
-@pytest.mark.parametrize("notebook", sorted(DIAGRAMS))
-def test_the_lessons_diagram_loads_in_jupyterlab(lab, browser, notebook):
-    page = _open(browser, lab, f"{notebook}.ipynb")
-    image = page.locator(f".jp-RenderedMarkdown img[src*='{DIAGRAMS[notebook]}']").first
+@pytest.mark.parametrize("figure", sorted(diagrams.SHOWN_IN))
+def test_the_lessons_diagram_loads_in_jupyterlab(lab, browser, figure):
+    page = _open(browser, lab, f"{diagrams.SHOWN_IN[figure]}.ipynb")
+    image = page.locator(f".jp-RenderedMarkdown img[src*='{figure}']").first
     image.scroll_into_view_if_needed(timeout=60_000)
     page.wait_for_function("(img) => img.complete && img.naturalWidth > 0", arg=image.element_handle(),
                            timeout=30_000)

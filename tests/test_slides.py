@@ -19,9 +19,6 @@ from tests.conftest import CHROMIUM, CHROMIUM_ARGS, require_chromium
 
 ROOT = Path(__file__).parents[1]
 LESSONS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
-# Where a picture is the explanation (issue #19): the lesson and the diagram it shows.
-FIGURE_IN = {"01_idempotency_keys": "claim_states", "02_create_order_case_study": "lease_and_fencing",
-             "04_event_sourcing": "snapshot_and_replay", "05_s3_multipart_upload": "multipart_sequence"}
 
 
 def test_the_committed_diagrams_are_the_ones_the_module_draws(tmp_path):
@@ -37,7 +34,7 @@ def test_every_figure_a_notebook_links_to_exists_and_each_diagram_is_shown():
         linked[path.stem] = re.findall(r"\]\((figures/[^)]+)\)", text)
         for link in linked[path.stem]:
             assert (ROOT / "notebooks" / link).is_file(), (path.name, link)
-    for name, figure in FIGURE_IN.items():
+    for figure, name in diagrams.SHOWN_IN.items():
         assert f"figures/{figure}.svg" in linked[name], (name, linked[name])
 
 
@@ -99,5 +96,5 @@ def test_every_deck_opens_offline_with_no_failed_request(decks):
             shown[deck.name] = [src for src, _ in drawn]
             page.close()
         browser.close()
-    for name, figure in FIGURE_IN.items():  # the diagrams are in the decks, loaded, not only linked
+    for figure, name in diagrams.SHOWN_IN.items():  # the diagrams are in the decks, loaded, not only linked
         assert f"figures/{figure}.svg" in shown[f"{name}.slides.html"], (name, shown)

@@ -169,6 +169,9 @@ def multipart_sequence() -> str:
     return c.svg("Sequence of a presigned multipart upload")
 
 
+# The lesson each diagram is drawn for (its markdown links figures/<name>.svg); the tests look for it there.
+SHOWN_IN = {"claim_states": "01_idempotency_keys", "lease_and_fencing": "02_create_order_case_study",
+            "snapshot_and_replay": "04_event_sourcing", "multipart_sequence": "05_s3_multipart_upload"}
 DIAGRAMS = {"claim_states": claim_states, "lease_and_fencing": lease_and_fencing,
             "snapshot_and_replay": snapshot_and_replay, "multipart_sequence": multipart_sequence}
 

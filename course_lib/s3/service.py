@@ -67,10 +67,7 @@ class UploadService:
         return cls(engine, backend.new_client(signature_version="s3v4"), **options)
 
     def _ensure_bucket(self) -> None:
-        try:
-            self.s3.head_bucket(Bucket=self.bucket)
-        except ClientError:
-            self.s3.create_bucket(Bucket=self.bucket)
+        ensure_bucket(self.s3, self.bucket)
         ours = {"ID": LIFECYCLE_RULE_ID, "Status": "Enabled", "Filter": {"Prefix": ""},
                 "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": ABORT_INCOMPLETE_AFTER_DAYS}}
         try:
@@ -222,6 +219,14 @@ class UploadService:
             raise UploadProblem(409, "Upload not completed", f"upload {upload_id!r} is {row.status}; complete it first")
         return self.s3.generate_presigned_url("get_object", ExpiresIn=self.url_expiry_s,
                                               Params={"Bucket": self.bucket, "Key": row.object_key})
+
+
+def ensure_bucket(client: Any, bucket: str) -> None:
+    """Create `bucket` unless it exists already."""
+    try:
+        client.head_bucket(Bucket=bucket)
+    except ClientError:
+        client.create_bucket(Bucket=bucket)
 
 
 def _iso(moment: datetime) -> str:

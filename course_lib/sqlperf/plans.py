@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from course_lib.backends.sql_backend import explain as explain_rows
 
@@ -85,7 +85,13 @@ class Plan:
 
 def explain(engine: Engine, sql: str, params: Mapping[str, Any] | None = None) -> Plan:
     with engine.connect() as conn:
-        return Plan(sql, engine.dialect.name, explain_rows(conn, sql, params))
+        return explain_on(conn, sql, params)
+
+
+def explain_on(conn: Connection, sql: str, params: Mapping[str, Any] | None = None) -> Plan:
+    """The plan as this connection sees it: after an ANALYZE on it, say (SQLite's other pooled connections
+    may still plan with the statistics they loaded before)."""
+    return Plan(sql, conn.dialect.name, explain_rows(conn, sql, params))
 
 
 def analyze(engine: Engine, sql: str, params: Mapping[str, Any] | None = None) -> dict[str, Any] | None:

@@ -15,6 +15,7 @@ from course_lib.backends import settings
 from course_lib.lab.exercises import exercise
 from course_lib.s3.integrity import crc32_checksum
 from course_lib.s3.plan import MAX_PART, MAX_PARTS, MIN_PART, GiB, MiB, TiB
+from course_lib.s3.service import ensure_bucket
 
 PartSize = Callable[[int], int]
 
@@ -48,11 +49,7 @@ STALE = b"x" * MIN_PART  # what a first, wrong upload of part 2 sent (a stale bu
 def _s3() -> tuple[Any, str]:
     client = backends.s3().new_client()
     bucket = settings.current().bucket(EXERCISE_BUCKET)
-    try:
-        client.create_bucket(Bucket=bucket)
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
-            raise
+    ensure_bucket(client, bucket)
     return client, bucket
 
 

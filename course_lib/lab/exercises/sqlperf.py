@@ -9,10 +9,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from course_lib import backends
-from course_lib.backends.sql_backend import explain as explain_rows
 from course_lib.lab.exercises import exercise
 from course_lib.sqlperf import generate, pagination
-from course_lib.sqlperf.plans import Plan, explain
+from course_lib.sqlperf.plans import explain, explain_on
 
 PageSql = Callable[[], str]
 # Below ~7,000 orders MariaDB 10.11 rightly prefers reading the whole table and sorting it to walking the
@@ -101,8 +100,7 @@ def check_covering_index(create_sql: Callable[[], str]) -> Iterator[tuple[str, b
             conn.exec_driver_sql(create_sql())
             # fresh statistics, or the planner may still prefer an index the lesson made earlier
             conn.exec_driver_sql(("ANALYZE " if engine.dialect.name == "sqlite" else "ANALYZE TABLE ") + "shop_orders")
-            # on the same connection: SQLite's other pooled connections may plan with the statistics they had
-            plan = Plan(COVERED_QUERY, engine.dialect.name, explain_rows(conn, COVERED_QUERY))
+            plan = explain_on(conn, COVERED_QUERY)
         yield f"the query uses {EXERCISE_INDEX} (the plan says {plan.index!r})", plan.index == EXERCISE_INDEX
         yield "answered from the index alone: the table's rows are never read", plan.index_only
         yield "no sort after reading: the index delivers created_at in order", not plan.filesort
