@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
@@ -31,9 +32,10 @@ from course_lib.s3 import (
     plan,
     url_expired,
 )
+from course_lib.s3.buffers import PartBuffers, SourceChanged
 from course_lib.s3.integrity import Checksums, crc32_checksum
 from course_lib.s3.lookahead import SignAhead
-from course_lib.s3.plan import GiB, Part, TiB
+from course_lib.s3.plan import GiB, Part, PartPlan, TiB
 from course_lib.s3.uploader import PART_STORED
 
 
@@ -116,8 +118,8 @@ class RecordingSigner:
 def sign_ahead(signer, count: int = 32, window: int = 8, skip=None) -> SignAhead:
     data = blob(count * 1024)
     parts = [Part(n, (n - 1) * 1024, 1024) for n in range(1, count + 1)]
-    return SignAhead(parts, lambda p: data[p.offset:p.offset + p.length], signer, window=window, lookahead=2 * window,
-                     skip=skip, url_expired=url_expired)
+    return SignAhead(parts, lambda p: Checksums.of(data[p.offset:p.offset + p.length]), signer, window=window,
+                     lookahead=2 * window, skip=skip, url_expired=url_expired)
 
 
 def test_parts_are_signed_a_window_at_a_time_and_never_twice():
@@ -170,6 +172,66 @@ def test_a_32_part_upload_makes_a_handful_of_sign_calls(world):
     up.close()
     assert result.checksum == result.expected_checksum and result.sent == 32
     assert result.sign_calls <= 8, f"{result.sign_calls} sign calls for 32 parts"
+
+
+def test_parts_are_read_into_buffers_that_later_uploads_reuse(world, tmp_path):
+    """A fresh `bytes` per read faults its pages in again on every part (buffers.py). Three uploads of
+    8 parts read 48 times (hashed, then sent); buffers are made at most once per part read at the same
+    time: 4 PUTs in flight plus 4 parts being hashed."""
+    server, _service, token, _ = world
+    path = tmp_path / "thrice.bin"
+    path.write_bytes(blob(40 * MiB, seed=12))
+    up = Uploader(server.url, token, concurrency=4, progress=False)
+    results = [up.upload(path, f"{n}.bin", part_size=5 * MiB) for n in range(3)]
+    assert all(r.checksum == r.expected_checksum for r in results)
+    assert up.download(results[-1].upload_id) == path.read_bytes()
+    assert 1 <= up._buffers.allocated <= 2 * 4, f"{up._buffers.allocated} buffers for 48 reads"
+    up.close()
+
+
+def test_a_part_is_lent_from_memory_without_a_copy_and_a_short_file_is_refused(tmp_path):
+    buffers, data = PartBuffers(), blob(3 * MiB, seed=13)
+    with buffers.read(data, Part(2, MiB, MiB)) as view:
+        assert view.obj is data and view == data[MiB:2 * MiB]
+    path = tmp_path / "short.bin"
+    path.write_bytes(data[:2 * MiB + 10])
+    short = pytest.raises(SourceChanged, match="ends 1048566 bytes before part 3 does: the file changed")
+    with short, buffers.read(path, Part(3, 2 * MiB, MiB)):
+        pass
+    assert buffers.allocated == 1 and len(buffers._free) == 1, "the buffer went back to the pool"
+
+
+def test_the_first_window_is_hashed_while_the_upload_is_created(world, monkeypatch):
+    """The API plans with the same rules as the client, so the first parts' checksums are ready when
+    the upload id comes back; a plan the API made otherwise is hashed again, not trusted."""
+    server, _service, token, _ = world
+    up = Uploader(server.url, token, concurrency=4, progress=False)
+    hashed_during_create, created = [], threading.Event()
+    real_start, real_checksums = up.start, up._checksums
+
+    def slow_start(*args, **kwargs):
+        created.clear()
+        time.sleep(0.3)
+        answer = real_start(*args, **kwargs)
+        created.set()
+        return answer
+
+    def checksums(source, part):
+        if not created.is_set():
+            hashed_during_create.append(part.number)
+        return real_checksums(source, part)
+
+    monkeypatch.setattr(up, "start", slow_start)
+    monkeypatch.setattr(up, "_checksums", checksums)
+    data = blob(40 * MiB, seed=14)
+    result = up.upload(data, "early.bin", part_size=5 * MiB)
+    assert sorted(hashed_during_create) == [1, 2, 3, 4] and result.checksum == result.expected_checksum
+    hashed_during_create.clear()
+    monkeypatch.setattr("course_lib.s3.uploader.plan", lambda size, part_size: PartPlan(size, 8 * MiB))
+    result = up.upload(data, "replanned.bin", part_size=5 * MiB)  # guessed 8 MiB parts, the API made 5 MiB
+    assert result.checksum == result.expected_checksum and len(result.parts) == 8
+    assert up.download(result.upload_id) == data
+    up.close()
 
 
 # -- the client and the backend ---------------------------------------------------------------------
@@ -244,36 +306,77 @@ def test_after_abort_parts_are_refused_without_retrying(uploader):
     assert time.perf_counter() - start < 2, "no backoff-and-retry loop on an aborted upload"
 
 
-def test_complete_refuses_missing_unordered_small_or_mismatched_parts(world, uploader):
-    _server, _service, _token, _ = world
-    data = blob(11 * MiB, seed=5)
-    created = uploader.start("checks.bin", len(data), 5 * MiB)
-    upload_id = created["upload_id"]
-    from course_lib.s3.plan import Part
-    t0 = time.perf_counter()
-    done = [uploader.put_part(upload_id, Part(n, (n - 1) * 5 * MiB, min(5 * MiB, len(data) - (n - 1) * 5 * MiB)),
-                              chunk := data[(n - 1) * 5 * MiB:n * 5 * MiB], Checksums.of(chunk), t0) for n in (1, 2, 3)]
-    refs = [{"number": p.number, "etag": p.etag} for p in done]
+def _three_parts(uploader, data: bytes, part: int = 5 * MiB) -> tuple[str, list[dict]]:
+    """An upload of `data` in parts of `part` bytes, every part sent, not completed: (id, [{number, etag, crc32}])."""
+    created, t0 = uploader.start("checks.bin", len(data), part), time.perf_counter()
+    chunks = [data[i:i + part] for i in range(0, len(data), part)]
+    done = [uploader.put_part(created["upload_id"], Part(n, (n - 1) * part, len(chunk)), chunk, Checksums.of(chunk), t0)
+            for n, chunk in enumerate(chunks, start=1)]
+    return created["upload_id"], [{"number": p.number, "etag": p.etag, "crc32": Checksums.of(c).crc32}
+                                  for p, c in zip(done, chunks, strict=True)]
+
+
+def test_complete_refuses_missing_unordered_or_mismatched_parts(world, uploader):
+    upload_id, refs = _three_parts(uploader, blob(11 * MiB, seed=5))
     complete = lambda parts: uploader.api.post(f"/api/uploads/{upload_id}/complete", json={"parts": parts})  # noqa: E731
     assert complete(refs[:2]).json()["title"] == "Parts missing"
     assert complete([refs[1], refs[0], refs[2]]).json()["title"] == "Parts out of order"
-    assert complete([refs[0], {"number": 2, "etag": '"00"'}, refs[2]]).json()["title"] == "ETag mismatch"
+    wrong_etag = complete([refs[0], {**refs[1], "etag": '"00"'}, refs[2]]).json()
+    assert wrong_etag["title"] == "Invalid part" and "InvalidPart" in wrong_etag["detail"]
+    wrong_crc = complete([refs[0], {**refs[1], "crc32": refs[0]["crc32"]}, refs[2]]).json()
+    assert wrong_crc["title"] == "Invalid part", "S3 checks each listed CRC32 against the part it stored"
     assert complete([*refs, {"number": 4, "etag": '"00"'}]).status_code == 422
+    assert complete([{**refs[0], "crc32": "not base64"}, *refs[1:]]).status_code == 422
     assert complete(refs).status_code == 200
 
 
-def test_a_part_of_the_wrong_size_is_refused_at_complete(world, uploader):
+def test_complete_lists_no_parts_when_the_client_sends_their_crc32s(world, uploader, monkeypatch):
+    """CompleteMultipartUpload checks every part itself (S3 API reference): a ListParts first would be a
+    round trip more on every upload. Only a client that sends no CRC32s costs one, to look them up."""
+    listed, real = [], UploadService.list_parts
+    monkeypatch.setattr(UploadService, "list_parts", lambda self, *a: listed.append(a) or real(self, *a))
+    upload_id, refs = _three_parts(uploader, blob(11 * MiB, seed=8))
+    assert uploader.api.post(f"/api/uploads/{upload_id}/complete", json={"parts": refs}).status_code == 200
+    assert listed == []
+    upload_id, refs = _three_parts(uploader, blob(11 * MiB, seed=9))
+    bare = [{"number": r["number"], "etag": r["etag"]} for r in refs]
+    assert uploader.api.post(f"/api/uploads/{upload_id}/complete", json={"parts": bare}).status_code == 200
+    assert len(listed) == 1
+
+
+def test_parts_that_do_not_add_up_to_the_planned_size_are_refused_at_complete(world, uploader):
+    """x-amz-mp-object-size: S3 refuses a completion whose parts do not add up to the size the backend
+    planned (a client bug, or a client filling more storage than it asked for)."""
     data = blob(10 * MiB, seed=6)
-    created = uploader.start("small.bin", len(data), 5 * MiB)
-    from course_lib.s3.plan import Part
-    t0 = time.perf_counter()
-    small = data[:1 * MiB]  # a client bug: part 1 sent short
-    first = uploader.put_part(created["upload_id"], Part(1, 0, MiB), small, Checksums.of(small), t0)
-    rest = data[5 * MiB:]
-    second = uploader.put_part(created["upload_id"], Part(2, 5 * MiB, 5 * MiB), rest, Checksums.of(rest), t0)
-    answer = uploader.api.post(f"/api/uploads/{created['upload_id']}/complete",
-                               json={"parts": [{"number": 1, "etag": first.etag}, {"number": 2, "etag": second.etag}]})
-    assert answer.status_code == 422 and answer.json()["title"] == "Part has the wrong size"
+    created, t0 = uploader.start("small.bin", len(data), 5 * MiB), time.perf_counter()
+    first, longer = data[:5 * MiB], data[5 * MiB:] + b"x" * MiB  # the last part sent 1 MiB too long
+    refs = [uploader.put_part(created["upload_id"], Part(n, 0, len(c)), c, Checksums.of(c), t0)
+            for n, c in ((1, first), (2, longer))]
+    listed = [{"number": p.number, "etag": p.etag, "crc32": Checksums.of(c).crc32}
+              for p, c in zip(refs, (first, longer), strict=True)]
+    answer = uploader.api.post(f"/api/uploads/{created['upload_id']}/complete", json={"parts": listed})
+    assert answer.status_code == 422 and answer.json()["title"] == "Parts do not add up"
+    assert "11534336" in answer.json()["detail"] and "10485760" in answer.json()["detail"]
+
+
+def test_each_part_url_is_signed_for_its_planned_length(world, uploader, monkeypatch):
+    """Content-Length among X-Amz-SignedHeaders, signed with the planned length: S3 then refuses (403
+    SignatureDoesNotMatch) a body of another length at PUT. moto does not check signatures; the object
+    size is still checked at complete (previous test)."""
+    _server, service, _token, _ = world
+    signed_lengths, presign = {}, service.s3.generate_presigned_url
+
+    def recording(operation, Params, **kwargs):
+        signed_lengths[Params["PartNumber"]] = Params.get("ContentLength")
+        return presign(operation, Params=Params, **kwargs)
+
+    monkeypatch.setattr(service.s3, "generate_presigned_url", recording)
+    created = uploader.start("lengths.bin", 12 * MiB, 5 * MiB)
+    urls = uploader.sign_parts(created["upload_id"], {1: Checksums("AAAAAA=="), 3: Checksums("AAAAAA==")})
+    uploader.abort(created["upload_id"])
+    assert signed_lengths == {1: 5 * MiB, 3: 2 * MiB}
+    for signed in urls:
+        assert "content-length" in parse_qs(urlsplit(signed["url"]).query)["X-Amz-SignedHeaders"][0].split(";")
 
 
 def test_wrong_part_numbers_and_expired_urls_are_caught(world, uploader):

@@ -3,6 +3,9 @@
 - a PUT whose body does not match the checksum header it was sent with is refused (400 BadDigest);
 - ListParts reports each part's checksum; CompleteMultipartUpload reports the object's composite
   checksum, the checksum of the concatenated binary part checksums followed by "-" and the part count;
+- CompleteMultipartUpload on an upload created with a checksum algorithm wants each part's checksum in
+  the list (400 InvalidRequest when one is missing: the message below is S3's); with
+  x-amz-mp-object-size, parts that add up to it (400 InvalidRequest; API reference, MpuObjectSize);
 - an object's ETag is an MD5 digest of its data only without SSE-KMS/SSE-C encryption ("Objects
   encrypted by SSE-C or SSE-KMS have ETags that are not an MD5 digest of their object data").
 
@@ -17,6 +20,7 @@ import zlib
 
 import httpx
 import pytest
+from botocore.exceptions import ClientError
 
 from course_lib import backends
 from course_lib.lab.flaky_network import FaultyTransport
@@ -84,11 +88,33 @@ def test_list_parts_reports_each_parts_crc32_and_complete_the_composite_checksum
     assert [p["ChecksumCRC32"] for p in listed] == [_crc(d) for d in parts]
     listing = [{"PartNumber": n, "ETag": etags[n - 1], "ChecksumCRC32": _crc(d)} for n, d in enumerate(parts, 1)]
     done = client.complete_multipart_upload(Bucket=bucket, Key="k", UploadId=upload_id,
-                                            MultipartUpload={"Parts": listing})
+                                            MultipartUpload={"Parts": listing}, MpuObjectSize=11 * MiB)
     joined = b"".join(zlib.crc32(d).to_bytes(4, "big") for d in parts)
     assert done["ChecksumCRC32"] == f"{_crc(joined)}-3"  # the CRC of the CRCs, not of the object
     assert done["ChecksumCRC32"] == object_checksum(Checksums.of(d) for d in parts)
     assert done["ChecksumCRC32"] != f"{_crc(b''.join(parts))}-3"
+
+
+def test_complete_wants_each_parts_checksum_and_the_planned_size(raw_upload):
+    client, bucket, upload_id = raw_upload
+    parts = [blob(5 * MiB, seed=10), blob(2 * MiB, seed=11)]
+    etags = [httpx.put(_part_url(client, bucket, upload_id, n, _crc(d)), content=d,
+                       headers={"x-amz-checksum-crc32": _crc(d)}).headers["etag"] for n, d in enumerate(parts, 1)]
+    listing = [{"PartNumber": n, "ETag": etags[n - 1], "ChecksumCRC32": _crc(d)} for n, d in enumerate(parts, 1)]
+
+    def refused(parts: list[dict], **size: int) -> str:
+        with pytest.raises(ClientError) as caught:
+            client.complete_multipart_upload(Bucket=bucket, Key="k", UploadId=upload_id,
+                                             MultipartUpload={"Parts": parts}, **size)
+        return f"{caught.value.response['Error']['Code']}: {caught.value.response['Error']['Message']}"
+
+    without = [listing[0], {k: v for k, v in listing[1].items() if k != "ChecksumCRC32"}]
+    assert refused(without).startswith("InvalidRequest: The upload was created using a crc32 checksum")
+    assert refused([listing[0], {**listing[1], "ChecksumCRC32": _crc(parts[0])}]).startswith("InvalidPart")
+    assert refused(listing, MpuObjectSize=8 * MiB).startswith("InvalidRequest")
+    done = client.complete_multipart_upload(Bucket=bucket, Key="k", UploadId=upload_id,
+                                            MultipartUpload={"Parts": listing}, MpuObjectSize=7 * MiB)
+    assert done["ChecksumCRC32"].endswith("-2"), "refused lists left the upload open and whole"
 
 
 def test_the_uploader_sends_no_md5_and_checks_the_composite_crc32(world):  # noqa: F811

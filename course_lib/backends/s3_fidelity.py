@@ -4,8 +4,12 @@ S3 refuses a PUT whose body does not match the Content-MD5 or x-amz-checksum-crc
 (400 BadDigest), lists each part's checksum in ListParts, and answers CompleteMultipartUpload with
 the object's composite checksum: base64(CRC32 of the parts' binary CRC32s) + "-" + the part count
 (S3 User Guide, "Checking object integrity": "Using part-level checksums for multipart uploads").
-moto 5 stores whatever body arrives and echoes the client's checksum, so on it a corrupted part
-would go unnoticed. This WSGI layer makes those checks from the bytes the server actually received.
+At complete it also wants each part's checksum in the list of an upload created with a checksum
+algorithm (400 InvalidRequest when one is missing, InvalidPart when one is not the part's), and,
+when the request carries x-amz-mp-object-size, parts that add up to it (400 InvalidRequest; API
+reference, CompleteMultipartUpload). moto 5 stores whatever body arrives, echoes the client's
+checksum and ignores both rules, so on it a corrupted part or a wrong-sized object would go unnoticed.
+This WSGI layer makes those checks from the bytes the server actually received.
 
 It can also answer ETags that are not MD5 digests (`opaque_etags`), as S3 does for objects encrypted
 with SSE-KMS or SSE-C: the lesson shows what that does to a client that trusts the ETag as a checksum.
@@ -31,7 +35,7 @@ StartResponse = Callable[..., Any]
 WSGIApp = Callable[[Environ, StartResponse], Iterable[bytes]]
 
 
-def crc32_b64(data: bytes) -> str:
+def crc32_b64(data: bytes | memoryview) -> str:
     """base64 of the big-endian CRC32: the form of x-amz-checksum-crc32."""
     return base64.b64encode(zlib.crc32(data).to_bytes(4, "big")).decode()
 
@@ -56,12 +60,15 @@ class S3Fidelity:
         self.app = app
         self.opaque_etags = False  # imitate SSE-KMS: ETags that are not MD5 digests
         self._lock = threading.Lock()
-        self._crcs: dict[tuple[str, int], str] = {}  # (upload id, part number) -> CRC32 of the stored bytes
+        self._parts: dict[tuple[str, int], tuple[str, int]] = {}  # (upload id, part number) -> stored (CRC32, size)
+        self._algorithms: dict[str, str] = {}  # upload id -> the checksum algorithm it was created with
         self._opaque: dict[str, str] = {}  # opaque ETag -> moto's ETag, for the parts' ETags sent back at complete
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
-        method, query = environ["REQUEST_METHOD"], parse_qs(environ.get("QUERY_STRING", ""))
+        method, query = environ["REQUEST_METHOD"], parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
         upload_id = query.get("uploadId", [""])[0]
+        if method == "POST" and "uploads" in query:
+            return self._create(environ, start_response)
         if method == "PUT" and "HTTP_X_AMZ_COPY_SOURCE" not in environ:
             return self._put(environ, start_response, upload_id, query)
         if method == "GET" and upload_id:
@@ -88,7 +95,7 @@ class S3Fidelity:
         status, headers, out = _call(self.app, environ)
         if status.startswith("200") and upload_id and part:
             with self._lock:
-                self._crcs[(upload_id, part)] = crc
+                self._parts[(upload_id, part)] = (crc, len(body))
             headers = [(k, v) for k, v in headers if k.lower() != "x-amz-checksum-crc32"]
             headers.append(("x-amz-checksum-crc32", crc))
             if self.opaque_etags:
@@ -105,7 +112,7 @@ class S3Fidelity:
             part = match.group(0)
             number = int(re.search(r"<PartNumber>(\d+)</PartNumber>", part).group(1))  # type: ignore[union-attr]
             with self._lock:
-                crc = self._crcs.get((upload_id, number))
+                crc = self._parts.get((upload_id, number), ("", 0))[0]
             if self.opaque_etags:
                 part = re.sub(r"<ETag>(.*?)</ETag>", lambda m: f"<ETag>{self._hide(_unescape(m.group(1)))}</ETag>",
                               part)
@@ -114,9 +121,20 @@ class S3Fidelity:
         out = re.sub(r"<Part>.*?</Part>", with_checksum, text, flags=re.S).encode()
         return _answer(start_response, status, _with_length(headers, out), out)
 
+    def _create(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        status, headers, out = _call(self.app, environ)
+        found = re.search(rb"<UploadId>([^<]+)</UploadId>", out)
+        if status.startswith("200") and found and (algorithm := environ.get("HTTP_X_AMZ_CHECKSUM_ALGORITHM")):
+            with self._lock:
+                self._algorithms[found.group(1).decode()] = algorithm.upper()
+        return _answer(start_response, status, headers, out)
+
     def _complete(self, environ: Environ, start_response: StartResponse, upload_id: str) -> Iterable[bytes]:
         body = _read_body(environ)
-        numbers = [int(n) for n in re.findall(rb"<PartNumber>\s*(\d+)\s*</PartNumber>", body)]
+        listed = [_listed_part(part) for part in re.findall(rb"<Part>(.*?)</Part>", body, flags=re.S)]
+        numbers = [n for n, _ in listed]
+        if refusal := self._refuse_list(environ, upload_id, listed):
+            return _answer(start_response, *_error(*refusal))
         if self.opaque_etags:  # the client sends back the ETags it was given: moto checks its own
             body = re.sub(rb"<ETag>(.*?)</ETag>", lambda m: b"<ETag>" + self._reveal(
                 _unescape(m.group(1).decode())).encode() + b"</ETag>", body)
@@ -124,10 +142,10 @@ class S3Fidelity:
         status, headers, out = _call(self.app, environ)
         if status.startswith("200") and b"<CompleteMultipartUpload" in out:
             with self._lock:
-                crcs = [self._crcs.get((upload_id, n)) for n in numbers]
+                crcs = [self._parts.get((upload_id, n), ("", 0))[0] for n in numbers]
             text = out.decode()
             if all(crcs):
-                checksum = composite_crc32(crcs)  # type: ignore[arg-type]
+                checksum = composite_crc32(crcs)
                 text = re.sub(r"(</CompleteMultipartUpload\w*>)\s*$", f"<ChecksumCRC32>{checksum}</ChecksumCRC32>"
                               r"<ChecksumType>COMPOSITE</ChecksumType>\1", text)
             if self.opaque_etags:
@@ -136,6 +154,25 @@ class S3Fidelity:
             out = text.encode()
             self._forget(upload_id)
         return _answer(start_response, status, _with_length(headers, out), out)
+
+    def _refuse_list(self, environ: Environ, upload_id: str, listed: list[tuple[int, str | None]]
+                     ) -> tuple[str, str] | None:
+        """(code, message) S3 answers a part list with before assembling anything, or None. Parts the server
+        does not hold are left to moto (InvalidPart)."""
+        with self._lock:
+            algorithm = self._algorithms.get(upload_id)
+            stored = {n: self._parts[(upload_id, n)] for n, _ in listed if (upload_id, n) in self._parts}
+        if algorithm == "CRC32":
+            if missing := next((n for n, crc in listed if not crc), None):
+                return ("InvalidRequest", "The upload was created using a crc32 checksum. The complete request must "
+                                          f"include the checksum for each part. It was missing for part {missing} in "
+                                          "the request.")
+            if wrong := next((n for n, crc in listed if n in stored and crc != stored[n][0]), None):
+                return "InvalidPart", f"The CRC32 listed for part {wrong} is not the checksum of the part stored."
+        expected = environ.get("HTTP_X_AMZ_MP_OBJECT_SIZE")
+        if expected and len(stored) == len(listed) and (size := sum(s for _, s in stored.values())) != int(expected):
+            return "InvalidRequest", f"The parts add up to {size} bytes, not the {expected} of x-amz-mp-object-size."
+        return None
 
     # -- state ---------------------------------------------------------------------------------------
 
@@ -152,8 +189,16 @@ class S3Fidelity:
 
     def _forget(self, upload_id: str) -> None:
         with self._lock:
-            for key in [k for k in self._crcs if k[0] == upload_id]:
-                del self._crcs[key]
+            for key in [k for k in self._parts if k[0] == upload_id]:
+                del self._parts[key]
+            self._algorithms.pop(upload_id, None)
+
+
+def _listed_part(xml: bytes) -> tuple[int, str | None]:
+    """(part number, its ChecksumCRC32 or None) of one <Part> of a CompleteMultipartUpload body."""
+    number = re.search(rb"<PartNumber>\s*(\d+)\s*</PartNumber>", xml)
+    crc = re.search(rb"<ChecksumCRC32>\s*([^<\s]+)\s*</ChecksumCRC32>", xml)
+    return (int(number.group(1)) if number else 0), (crc.group(1).decode() if crc else None)
 
 
 def _unescape(text: str) -> str:

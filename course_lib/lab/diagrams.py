@@ -153,11 +153,11 @@ def multipart_sequence() -> str:
              ("S3", "course API", 144, "UploadId", MUTED),
              ("course API", "client", 166, "upload id + plan (part size, count)", MUTED),
              ("client", "course API", 200, "2. POST /sign (part numbers + CRC32 each)", INK),
-             ("course API", "client", 222, "presigned PUT URLs, each bound to its CRC32", MUTED),
+             ("course API", "client", 222, "presigned PUT URLs, each bound to its length + CRC32", MUTED),
              ("client", "S3", 258, "3. PUT part n (x-amz-checksum-crc32), 8 in parallel, retried", ACCENT),
              ("S3", "client", 280, "ETag + CRC32 (a wrong body: 400 BadDigest)", MUTED),
-             ("client", "course API", 316, "4. POST /complete (parts + ETags)", INK),
-             ("course API", "S3", 338, "ListParts check, CompleteMultipartUpload", INK),
+             ("client", "course API", 316, "4. POST /complete (parts: ETag + CRC32 each)", INK),
+             ("course API", "S3", 338, "CompleteMultipartUpload + planned size; S3 checks the parts", INK),
              ("S3", "course API", 360, "object's composite CRC32", MUTED),
              ("course API", "client", 382, "composite CRC32: the client compares it with its own", GOOD)]
     for src, dst, y, label, colour in steps:

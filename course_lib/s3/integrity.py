@@ -25,7 +25,7 @@ from course_lib.backends.s3_fidelity import composite_crc32, crc32_b64
 Integrity = Literal["crc32", "md5"]
 
 
-def md5_digest(data: bytes) -> bytes:
+def md5_digest(data: bytes | memoryview) -> bytes:
     return hashlib.md5(data, usedforsecurity=False).digest()
 
 
@@ -60,7 +60,7 @@ class Checksums:
     md5: bytes | None = None
 
     @classmethod
-    def of(cls, data: bytes, integrity: Integrity = "crc32") -> Checksums:
+    def of(cls, data: bytes | memoryview, integrity: Integrity = "crc32") -> Checksums:
         return cls(crc32_checksum(data), md5_digest(data) if integrity == "md5" else None)
 
     def as_json(self) -> dict[str, str]:

@@ -7,7 +7,8 @@ server were using. So:
 
 - a pool as wide as the window (the PUTs in flight) hashes parts up to `lookahead` ahead of the part
   being sent; hashlib and zlib release the GIL, so they hash in parallel. The pool keeps only the
-  checksums: the PUT reads the bytes again (from the page cache), so memory stays at the parts in flight;
+  checksums: the PUT reads the bytes again (from the page cache, into a reused buffer: `buffers.py`),
+  so memory stays at the parts in flight;
 - a worker that needs a URL signs, in one API call, every open part up to the end of its window (waiting
   for their hashes, which run beside its own) plus any later part already hashed: a group commit, the
   workers waiting on the lock then find their URLs ready. 32 parts in windows of 8: 3-5 sign requests.
@@ -22,11 +23,11 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 
-from course_lib.s3.integrity import Checksums, Integrity
+from course_lib.s3.integrity import Checksums
 from course_lib.s3.plan import Part
 
 Signer = Callable[[dict[int, Checksums]], list[dict]]
-Reader = Callable[[Part], bytes]
+Hasher = Callable[[Part], Checksums]
 
 
 class SignAhead:
@@ -36,10 +37,9 @@ class SignAhead:
     "crc32"): such a part, once hashed and found identical, is never signed.
     """
 
-    def __init__(self, parts: list[Part], read: Reader, sign: Signer, window: int, lookahead: int,
-                 skip: dict[int, dict] | None = None, url_expired: Callable[[str], bool] = lambda url: False,
-                 integrity: Integrity = "crc32") -> None:
-        self._parts, self._read, self._sign, self._integrity = parts, read, sign, integrity
+    def __init__(self, parts: list[Part], hash_part: Hasher, sign: Signer, window: int, lookahead: int,
+                 skip: dict[int, dict] | None = None, url_expired: Callable[[str], bool] = lambda url: False) -> None:
+        self._parts, self._hash, self._sign = parts, hash_part, sign
         self._index = {p.number: i for i, p in enumerate(parts)}
         self._window, self._lookahead = max(1, window), max(1, window, lookahead)
         self._skip, self._expired = skip or {}, url_expired
@@ -52,14 +52,21 @@ class SignAhead:
         self._hash_lock, self._sign_lock = threading.Lock(), threading.Lock()
         self.sign_calls = 0
 
+    def prefetch(self) -> None:
+        """Start hashing the first window now (while, say, the upload is still being created)."""
+        self._submit_upto(self._window)
+
     def checksums(self, number: int) -> Checksums:
         """This part's checksums (waiting for its hash if need be); starts hashing the parts after it."""
-        with self._hash_lock:
-            upto = min(len(self._parts), self._index[number] + 1 + self._lookahead)
-            for part in self._parts[self._submitted:upto]:
-                self._hashes[part.number] = self._pool.submit(self._checksums_of, part)
-            self._submitted = max(self._submitted, upto)
+        self._submit_upto(self._index[number] + 1 + self._lookahead)
         return self._hashes[number].result()
+
+    def _submit_upto(self, end: int) -> None:
+        with self._hash_lock:
+            upto = min(len(self._parts), end)
+            for part in self._parts[self._submitted:upto]:
+                self._hashes[part.number] = self._pool.submit(self._hash, part)
+            self._submitted = max(self._submitted, upto)
 
     def needed(self, number: int) -> bool:
         """False when the server already holds exactly these bytes for this part (resume)."""
@@ -99,9 +106,6 @@ class SignAhead:
         while self._open_from < self._submitted and self._parts[self._open_from].number in self._settled:
             self._open_from += 1
         return self._open_from
-
-    def _checksums_of(self, part: Part) -> Checksums:
-        return Checksums.of(self._read(part), self._integrity)
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)

@@ -47,6 +47,10 @@ class PartPlan:
         return [Part(n + 1, n * self.part_size, min(self.part_size, self.size - n * self.part_size))
                 for n in range(self.count)]
 
+    def lengths(self) -> dict[int, int]:
+        """Part number -> its length in bytes."""
+        return {p.number: p.length for p in self.parts()}
+
 
 def plan(size: int, part_size: int | None = None) -> PartPlan:
     """The part size for `size` bytes: `part_size` if given and legal, else the default or the smallest

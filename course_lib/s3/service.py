@@ -1,16 +1,21 @@
 """The backend's half of a presigned multipart upload: it holds the credentials, the client never does.
 
     create   -> S3 CreateMultipartUpload; the plan (part size, count) recorded for this user
-    sign     -> presigned PUT URLs for some part numbers, each bound to that part's CRC32 (and Content-MD5
-                when the client asks for the legacy path)
+    sign     -> presigned PUT URLs for some part numbers, each bound to that part's planned length and
+                CRC32 (and Content-MD5 when the client asks for the legacy path)
     parts    -> S3 ListParts (what a resuming client still has to send)
-    complete -> checks the client's part list against the plan and S3's ListParts, then
-                CompleteMultipartUpload; answers the object's composite CRC32 for the client to check
+    complete -> checks the client's part list against the plan, then CompleteMultipartUpload with each
+                part's CRC32 and the planned object size; answers the object's composite CRC32
     abort    -> AbortMultipartUpload (and the lifecycle rule cleans up what nobody aborts)
 
-Checks made here because the embedded server (moto) does not make them: part numbers within the
-plan; every part present, in ascending order, with the ETag S3 reported for it; every part but the
-last exactly the planned size (so never under 5 MiB); another user's upload id is "not found".
+Who checks what at complete. Here, from the plan alone: every part listed once, in ascending order,
+within 1..N (moto accepts parts out of order). S3, in the same CompleteMultipartUpload call: each part
+is on the server with that ETag and CRC32 (400 InvalidPart), none but the last under 5 MiB (400
+EntityTooSmall), and they add up to the size the upload was started for (x-amz-mp-object-size, 400
+InvalidRequest). Each part's Content-Length is also signed into its URL, so S3 refuses a part of
+another length when it is PUT (403). Asking ListParts first would check the same things one S3 round
+trip earlier; it is needed only for a client that does not send its parts' CRC32s.
+Another user's upload id is "not found".
 """
 
 from __future__ import annotations
@@ -132,11 +137,12 @@ class UploadService:
             raise UploadProblem(422, "Wrong part number", f"parts {wrong[:5]} are outside this upload's 1..{count}")
         if len(parts) > MAX_PARTS_PER_SIGN:
             raise UploadProblem(422, "Too many parts", f"sign at most {MAX_PARTS_PER_SIGN} parts per request")
-        expires_at = utc_now() + timedelta(seconds=self.url_expiry_s)
+        expires_at, lengths = utc_now() + timedelta(seconds=self.url_expiry_s), plan(row.size, row.part_size).lengths()
+        # ContentLength is signed too (X-Amz-SignedHeaders: content-length): S3 refuses a body of another length.
         return [{"number": n, "url": self.s3.generate_presigned_url(
                     "upload_part", ExpiresIn=self.url_expiry_s,
                     Params={"Bucket": self.bucket, "Key": row.object_key, "UploadId": upload_id, "PartNumber": n,
-                            "ChecksumCRC32": crc, **({"ContentMD5": md5} if md5 else {})}),
+                            "ContentLength": lengths[n], "ChecksumCRC32": crc, **({"ContentMD5": md5} if md5 else {})}),
                  "headers": {"x-amz-checksum-crc32": crc, **({"Content-MD5": md5} if md5 else {})},
                  "expires_at": _iso(expires_at)}
                 for n, (crc, md5) in sorted(parts.items())]
@@ -156,14 +162,21 @@ class UploadService:
             marker = page["NextPartNumberMarker"]
 
     def complete(self, user_id: int, upload_id: str, parts: list[dict[str, Any]]) -> dict[str, Any]:
+        """Assemble the parts: `parts` is [{"number", "etag", "crc32"}], the CRC32 optional (looked up with
+        ListParts when missing). What S3 refuses is answered as a 422 saying what to send again."""
         row = self._open(user_id, upload_id)
-        stored = {p["number"]: p for p in self.list_parts(user_id, upload_id)}
-        self._check_parts(row, parts, stored)
+        _check_list(plan(row.size, row.part_size).count, [int(p["number"]) for p in parts])
+        crcs = {p["number"]: p.get("crc32") for p in parts}
+        if not all(crcs.values()):  # S3 wants every part's checksum in the list of an upload created with one
+            stored = {p["number"]: p["crc32"] for p in self.list_parts(user_id, upload_id)}
+            crcs = {n: crc or stored.get(n) for n, crc in crcs.items()}
         listed = [{"PartNumber": p["number"], "ETag": p["etag"],
-                   **({"ChecksumCRC32": stored[p["number"]]["crc32"]} if stored[p["number"]]["crc32"] else {})}
-                  for p in parts]
-        done = self.s3.complete_multipart_upload(Bucket=self.bucket, Key=row.object_key, UploadId=upload_id,
-                                                 MultipartUpload={"Parts": listed})
+                   **({"ChecksumCRC32": crcs[p["number"]]} if crcs[p["number"]] else {})} for p in parts]
+        try:
+            done = self.s3.complete_multipart_upload(Bucket=self.bucket, Key=row.object_key, UploadId=upload_id,
+                                                     MultipartUpload={"Parts": listed}, MpuObjectSize=row.size)
+        except ClientError as exc:
+            raise _refused_parts(exc, row) from None
         with self.engine.begin() as conn:
             conn.execute(sa.update(uploads).where(uploads.c.id == row.id).values(status="completed",
                                                                                  etag=done["ETag"]))
@@ -174,29 +187,6 @@ class UploadService:
         """The object's composite CRC32 from HeadObject, for servers whose complete answer omits it."""
         head = self.s3.head_object(Bucket=self.bucket, Key=key, ChecksumMode="ENABLED")
         return head.get("ChecksumCRC32")
-
-    def _check_parts(self, row: Any, parts: list[dict[str, Any]], stored: dict[int, dict[str, Any]]) -> None:
-        expected = plan(row.size, row.part_size).parts()
-        numbers = [int(p["number"]) for p in parts]
-        if numbers != sorted(set(numbers)):
-            raise UploadProblem(422, "Parts out of order", "list each part once, in ascending part number order")
-        missing = [p.number for p in expected if p.number not in numbers]
-        extra = [n for n in numbers if not 1 <= n <= len(expected)]
-        if missing or extra:
-            raise UploadProblem(422, "Parts missing" if missing else "Wrong part number",
-                                f"missing {missing[:10]}, unknown {extra[:10]}: this upload has parts "
-                                f"1..{len(expected)}; resume by sending the missing ones")
-        for part, planned in zip(parts, expected, strict=True):
-            have = stored.get(planned.number)
-            if have is None:
-                raise UploadProblem(422, "Part not uploaded", f"part {planned.number} is not on the server; send it")
-            if have["size"] != planned.length:
-                raise UploadProblem(422, "Part has the wrong size",
-                                    f"part {planned.number} is {have['size']} bytes, the plan says {planned.length}: "
-                                    "every part but the last must be exactly the part size (at least 5 MiB)")
-            if part.get("etag") != have["etag"]:
-                raise UploadProblem(422, "ETag mismatch", f"part {planned.number}: you sent ETag {part.get('etag')!r}, "
-                                    f"the server stored {have['etag']}; re-upload that part")
 
     def abort(self, user_id: int, upload_id: str) -> None:
         row = self._open(user_id, upload_id)
@@ -219,6 +209,38 @@ class UploadService:
             raise UploadProblem(409, "Upload not completed", f"upload {upload_id!r} is {row.status}; complete it first")
         return self.s3.generate_presigned_url("get_object", ExpiresIn=self.url_expiry_s,
                                               Params={"Bucket": self.bucket, "Key": row.object_key})
+
+
+def _check_list(count: int, numbers: list[int]) -> None:
+    """The part list against the plan: each of 1..count once, ascending (S3: InvalidPartOrder; moto accepts it)."""
+    if numbers != sorted(set(numbers)):
+        raise UploadProblem(422, "Parts out of order", "list each part once, in ascending part number order")
+    missing = [n for n in range(1, count + 1) if n not in set(numbers)]
+    extra = [n for n in numbers if not 1 <= n <= count]
+    if missing or extra:
+        raise UploadProblem(422, "Parts missing" if missing else "Wrong part number",
+                            f"missing {missing[:10]}, unknown {extra[:10]}: this upload has parts 1..{count}; "
+                            "resume by sending the missing ones")
+
+
+# S3's refusals of a part list, as (title, what to do); anything else is the server's fault, not the client's.
+_REFUSALS = {
+    "InvalidPart": ("Invalid part", "a listed part is not on the server, or not with that ETag and CRC32: send it "
+                                    "again (resume sends what is missing), then complete with the answers S3 gave"),
+    "EntityTooSmall": ("Part too small", "every part but the last must be at least 5 MiB, the part size of this "
+                                         "upload"),
+    "InvalidRequest": ("Parts do not add up", "the parts must add up to the size the upload was started for, "
+                                              "every part but the last exactly the part size"),
+}
+
+
+def _refused_parts(exc: ClientError, row: Any) -> Exception:
+    error = exc.response.get("Error", {})
+    if error.get("Code") not in _REFUSALS:
+        return exc
+    title, advice = _REFUSALS[error["Code"]]
+    return UploadProblem(422, title, f"S3 refused the part list ({error['Code']}: {error.get('Message')}); {advice} "
+                                     f"({row.size} bytes in parts of {row.part_size})")
 
 
 def ensure_bucket(client: Any, bucket: str) -> None:

@@ -4,12 +4,14 @@
     result = uploader.upload(path)            # init, sign, parallel PUTs with retries, complete
     result = uploader.resume(upload_id, path) # after a crash: ListParts, send only what is missing
 
-Each part: CRC32 its bytes, get a URL bound to that checksum from the API, PUT the bytes with
-x-amz-checksum-crc32; the server refuses a body that does not match (400 BadDigest) and answers the
-CRC32 of what it stored, which must be ours. Hashing and signing run ahead of the PUTs, several parts
-to a sign call (`lookahead.SignAhead`). Failures (5xx, timeouts, a corrupted part) are retried with
-full jitter from course_lib.retry; a part of an aborted upload is not retried. At the end the
-object's composite checksum (CRC32 of the parts' CRC32s, "-N") must equal the one computed locally.
+Each part: CRC32 its bytes, get a URL bound to that checksum (and the part's length) from the API,
+PUT the bytes with x-amz-checksum-crc32; the server refuses a body that does not match (400 BadDigest)
+and answers the CRC32 of what it stored, which must be ours. Hashing and signing run ahead of the
+PUTs, several parts to a sign call (`lookahead.SignAhead`); parts are read into buffers the uploader
+keeps (`buffers.PartBuffers`). Failures (5xx, timeouts, a corrupted part) are retried with full
+jitter from course_lib.retry; a part of an aborted upload is not retried. Complete lists each part's
+ETag and CRC32; the object's composite checksum (CRC32 of the parts' CRC32s, "-N") must equal the
+one computed locally.
 
 `integrity="md5"` is the legacy path the lesson explains: Content-MD5 per part, each part's ETag
 compared with its MD5, the object's ETag with the multipart ETag. It breaks where the ETag is not an
@@ -34,11 +36,11 @@ from tqdm.auto import tqdm
 
 from course_lib import failpoints
 from course_lib.retries.policies import FullJitter, RetriesExhausted, Retryable, RetryPlan, retry
+from course_lib.s3.buffers import PartBuffers, Source, SourceChanged
 from course_lib.s3.integrity import Checksums, Integrity, multipart_etag, object_checksum
 from course_lib.s3.lookahead import SignAhead
-from course_lib.s3.plan import Part, PartPlan
+from course_lib.s3.plan import Part, PartPlan, PlanError, plan
 
-Source = bytes | Path
 # Eight parts in flight: enough to fill a link's bandwidth-delay product on a LAN, few enough that a
 # 2-core laptop is not just switching threads. boto3's TransferManager defaults to 10.
 DEFAULT_CONCURRENCY = 8
@@ -48,6 +50,9 @@ PART_ATTEMPTS = 8
 PART_STORED = "part stored"
 # S3's answers to a body whose checksum differs from the one it was told: the bytes were damaged on the way.
 CHECKSUM_ERRORS = ("BadDigest", "InvalidDigest", "XAmzContentChecksumMismatch")
+# A part borrowed from a buffer is sent in slices this size: each is copied once into the socket's
+# write (h11 joins what it sends), a copy small enough to reuse the same memory every time.
+SEND_CHUNK = 256 * 1024
 
 
 class UploadFailed(Exception):
@@ -105,12 +110,20 @@ def url_expired(url: str, now: datetime | None = None) -> bool:
     return (now or datetime.now(UTC)).timestamp() >= signed.timestamp() + int(query["X-Amz-Expires"][0])
 
 
-def _read(source: Source, part: Part) -> bytes:
-    if isinstance(source, bytes | bytearray | memoryview):
-        return bytes(source[part.offset:part.offset + part.length])
-    with open(source, "rb") as f:
-        f.seek(part.offset)
-        return f.read(part.length)
+def _body(data: bytes | memoryview) -> tuple[Any, dict[str, str]]:
+    """What httpx sends for a part: `bytes` as they are; a view of a buffer in slices, with its length
+    declared (the URL signs Content-Length; without it httpx would send the slices chunked)."""
+    if isinstance(data, bytes):
+        return data, {}
+    return [data[i:i + SEND_CHUNK] for i in range(0, len(data), SEND_CHUNK)], {"Content-Length": str(len(data))}
+
+
+def _local_plan(size: int, part_size: int | None) -> PartPlan | None:
+    """The plan the API will make for this upload, or None where it will refuse one (it says why)."""
+    try:
+        return plan(size, part_size)
+    except PlanError:
+        return None
 
 
 def _size(source: Source) -> int:
@@ -127,6 +140,7 @@ class Uploader:
         limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
         self.http = httpx.Client(transport=transport, limits=limits, timeout=timeout_s)
         self.concurrency, self.seed, self.progress, self.integrity = concurrency, seed, progress, integrity
+        self._buffers = PartBuffers()
         self._aborted: set[str] = set()
         # The client's own record of uploads it started and has not completed: what a real client
         # keeps in a state file so that, after a crash, it knows which upload to resume.
@@ -149,7 +163,7 @@ class Uploader:
         body = {"filename": filename, "size": size, **({"part_size": part_size} if part_size else {})}
         return self._api("POST", "/api/uploads", json=body)
 
-    def sign(self, upload_id: str, number: int, data: bytes, checksums: Checksums | None = None) -> dict:
+    def sign(self, upload_id: str, number: int, data: bytes | memoryview, checksums: Checksums | None = None) -> dict:
         """A presigned PUT URL for part `number`, bound to these bytes' checksums."""
         return self.sign_parts(upload_id, {number: checksums or Checksums.of(data, self.integrity)})[0]
 
@@ -170,7 +184,7 @@ class Uploader:
 
     # -- one part ------------------------------------------------------------------------------------
 
-    def put_part(self, upload_id: str, part: Part, data: bytes, checksums: Checksums, t0: float,
+    def put_part(self, upload_id: str, part: Part, data: bytes | memoryview, checksums: Checksums, t0: float,
                  url: Callable[[], dict] | None = None) -> PartResult:
         """PUT one part until the server holds exactly these bytes (`checksums`, taken when they were read).
         `url` gives a presigned URL (one signed ahead); by default each part asks the API for its own.
@@ -187,8 +201,9 @@ class Uploader:
             if url_expired(signed["url"]):  # clock skew or a very slow queue: ask again rather than send
                 signed = None
                 raise Retryable(f"part {part.number}: the signed URL had expired before it was used")
+            content, length = _body(data)
             try:
-                response = self.http.put(signed["url"], content=data, headers=signed["headers"])
+                response = self.http.put(signed["url"], content=content, headers={**signed["headers"], **length})
             except httpx.TransportError as exc:
                 raise Retryable(f"part {part.number}: {type(exc).__name__}", timeout=True) from None
             if response.status_code == 403:  # the URL was refused (expired on a slow link, or revoked): sign anew
@@ -242,9 +257,25 @@ class Uploader:
         """Upload `source` (bytes or a file path). If the client dies mid-way (a lesson arms a crash at
         PART_STORED), nothing is completed or aborted: the journal keeps the upload id for `resume`."""
         t0 = time.perf_counter()  # the upload's clock starts before CreateMultipartUpload
-        created = self.start(filename, _size(source), part_size)
+        size, upload = _size(source), dict[str, str]()
+        # The first window is hashed while the API creates the upload, on the plan the API will make
+        # (the same rules, `plan.plan`); if it planned otherwise, those hashes are dropped.
+        guess = _local_plan(size, part_size)
+        ahead = self._sign_ahead(guess, source, lambda: upload["upload_id"], skip={}) if guess else None
+        if ahead:
+            ahead.prefetch()
+        try:
+            created = self.start(filename, size, part_size)
+        except BaseException:
+            if ahead:
+                ahead.close()
+            raise
+        upload.update(created)
+        if ahead and PartPlan(created["size"], created["part_size"]) != guess:
+            ahead.close()
+            ahead = None
         self.journal[created["upload_id"]] = created
-        return self._send(created, source, skip={}, t0=t0)
+        return self._send(created, source, skip={}, t0=t0, ahead=ahead)
 
     def resume(self, upload_id: str, source: Source) -> UploadResult:
         """Finish an interrupted upload: ask which parts the server holds, send only the others."""
@@ -258,7 +289,15 @@ class Uploader:
         stored = {p["number"]: p for p in self.list_parts(upload_id)}
         return self._send(status, source, skip=stored, t0=t0)
 
-    def _send(self, created: dict, source: Source, skip: dict[int, dict], t0: float) -> UploadResult:
+    def _sign_ahead(self, plan: PartPlan, source: Source, upload_id: Callable[[], str],
+                    skip: dict[int, dict]) -> SignAhead:
+        """Hashing and signing ahead of the PUTs; `upload_id` is asked for only when signing."""
+        return SignAhead(plan.parts(), lambda part: self._checksums(source, part),
+                         lambda parts: self.sign_parts(upload_id(), parts), window=self.concurrency,
+                         lookahead=2 * self.concurrency, skip=skip, url_expired=url_expired)
+
+    def _send(self, created: dict, source: Source, skip: dict[int, dict], t0: float,
+              ahead: SignAhead | None = None) -> UploadResult:
         """Every part in a worker: take its checksums (hashed ahead), skip it if the server already holds
         those bytes, else read it, take its URL (signed ahead) and PUT it. Then complete. Times count
         from `t0`, before the upload was created (or, for a resume, before ListParts)."""
@@ -267,10 +306,7 @@ class Uploader:
         result = UploadResult(upload_id, created["key"], created["size"], self.integrity)
         bar = tqdm(total=plan.size, unit="B", unit_scale=True, desc=f"upload {created['key'][-24:]}",
                    disable=not self.progress, leave=False)
-        ahead = SignAhead(plan.parts(), lambda part: _read(source, part),
-                          lambda parts: self.sign_parts(upload_id, parts), window=self.concurrency,
-                          lookahead=2 * self.concurrency, skip=skip, url_expired=url_expired,
-                          integrity=self.integrity)
+        ahead = ahead or self._sign_ahead(plan, source, lambda: upload_id, skip)
         lock, done, hashed, failed = threading.Lock(), [], {}, threading.Event()
 
         def one(part: Part) -> None:
@@ -278,8 +314,8 @@ class Uploader:
                 return
             checksums = hashed[part.number] = ahead.checksums(part.number)
             if ahead.needed(part.number):
-                outcome = self.put_part(upload_id, part, _read(source, part), checksums, t0,
-                                        url=lambda: ahead.url(part.number))
+                with self._buffers.read(source, part) as data:
+                    outcome = self.put_part(upload_id, part, data, checksums, t0, url=lambda: ahead.url(part.number))
                 with lock:
                     done.append(outcome)
                 failpoints.point(PART_STORED, str(part.number))
@@ -288,6 +324,9 @@ class Uploader:
         def guarded(part: Part) -> None:
             try:
                 one(part)
+            except SourceChanged as exc:
+                failed.set()
+                raise UploadFailed(str(exc)) from None
             except BaseException:
                 failed.set()
                 raise
@@ -310,11 +349,16 @@ class Uploader:
         etags = {**{n: stored["etag"] for n, stored in skip.items()}, **{p.number: p.etag for p in result.parts}}
         completing = time.perf_counter()
         completed = self._api("POST", f"/api/uploads/{upload_id}/complete",
-                              json={"parts": [{"number": n, "etag": etags[n]} for n in sorted(hashed)]})
+                              json={"parts": [{"number": n, "etag": etags[n], "crc32": hashed[n].crc32}
+                                              for n in sorted(hashed)]})
         result.seconds, result.complete_seconds = time.perf_counter() - t0, time.perf_counter() - completing
         self.journal.pop(upload_id, None)
         self._verify(result, completed, [hashed[n] for n in sorted(hashed)])
         return result
+
+    def _checksums(self, source: Source, part: Part) -> Checksums:
+        with self._buffers.read(source, part) as data:
+            return Checksums.of(data, self.integrity)
 
     def _verify(self, result: UploadResult, completed: dict, sent: list[Checksums]) -> None:
         """The object must be our parts in our order: its composite CRC32 (or, legacy, its multipart ETag)
@@ -337,5 +381,6 @@ class Uploader:
     def close(self) -> None:
         self.api.close()
         self.http.close()
+        self._buffers.clear()
 
 

@@ -33,11 +33,14 @@ class UploadIn(BaseModel):
     part_size: int | None = Field(default=None, ge=1, le=5 * 1024**3)
 
 
+# base64 of 4 bytes: a part's CRC32 is checked to be one before it is signed into a URL or passed on to S3.
+CRC32_PATTERN = r"^[A-Za-z0-9+/]{6}==$"
+
+
 class PartChecksums(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    # Checked to be what they claim (base64 of 4 and 16 bytes) before they are signed into a URL.
-    crc32: str = Field(pattern=r"^[A-Za-z0-9+/]{6}==$", description="base64 big-endian CRC32 of the part's bytes")
+    crc32: str = Field(pattern=CRC32_PATTERN, description="base64 big-endian CRC32 of the part's bytes")
     content_md5: str | None = Field(default=None, pattern=r"^[A-Za-z0-9+/]{22}==$",
                                     description="base64 MD5 of the part's bytes (legacy: also bound when given)")
 
@@ -53,6 +56,8 @@ class PartRef(BaseModel):
 
     number: int = Field(ge=1, le=10_000)
     etag: str = Field(min_length=1, max_length=80)
+    # S3 wants each part's checksum at complete; without it the backend looks it up (one ListParts more).
+    crc32: str | None = Field(default=None, pattern=CRC32_PATTERN, description="the CRC32 its URL was signed with")
 
 
 class CompleteIn(BaseModel):

@@ -44,7 +44,20 @@ PART, CONCURRENCY = 8 * MiB, 8
 # they slowed our create and complete alone (complete at 64 MiB: 0.21-0.30 s vs TransferManager's
 # 0.15-0.19 s). S3 and the database are different machines: the bench's S3 server keeps bytes in memory.
 KEEP_IN_MEMORY = 1024 * MiB
+# ...and keeps the memory it has touched. moto assembles an object in Python: CompleteMultipartUpload of
+# 256 MiB allocates ~768 MiB of fresh buffers (about 197,000 page faults, counted inside the server).
+# glibc returns such big buffers to the kernel when freed, and this kind of VM hands freed memory back
+# to its host (free page reporting: `page_reporting.page_reporting_order=11` on the kernel command line),
+# so each fault may wait for the host: the same complete took 0.59-2.12 s of the server thread's CPU,
+# whichever client had sent the parts. One arena, no mmap for big buffers and no trimming keep the
+# server's pages once touched: after the first uploads the same complete takes 0.15-0.17 s with no
+# faults. It is the server's setting, so both clients get it; the clients and the API keep glibc's defaults.
+SERVER_MALLOC = {"MALLOC_ARENA_MAX": "1", "MALLOC_MMAP_THRESHOLD_": str(4 * 1024 * MiB),
+                 "MALLOC_TRIM_THRESHOLD_": str(64 * 1024 * 1024 * MiB)}
 SERVER_START_TIMEOUT_S = 30
+# Unmeasured uploads per side before the measured ones. With one, the first measured runs of both sides
+# were still 10-35% slower than the rest (the server's heap still growing to its working size).
+WARMUP = 2
 
 
 class OwnMotoServer:
@@ -54,7 +67,8 @@ class OwnMotoServer:
         self.port = settings.free_port()
         self.process = subprocess.Popen([sys.executable, "-m", "course_lib.backends.s3_fidelity", str(self.port)],
                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                        env={**os.environ, "MOTO_S3_DEFAULT_KEY_BUFFER_SIZE": str(KEEP_IN_MEMORY)})
+                                        env={**os.environ, **SERVER_MALLOC,
+                                             "MOTO_S3_DEFAULT_KEY_BUFFER_SIZE": str(KEEP_IN_MEMORY)})
         self.url = f"http://127.0.0.1:{self.port}"
         deadline = time.monotonic() + SERVER_START_TIMEOUT_S
         while True:
@@ -189,10 +203,12 @@ class Stage:
 
 
 def _measure(stage: Stage, path: Path, repeat: int) -> dict:
-    """One unmeasured upload per side (connections, the server's first allocations, the file in the
-    page cache), then `repeat` turns each, swapping who goes first so drift hits both sides alike."""
-    stage.run("ours", path, -1)
-    stage.run("theirs", path, -1)
+    """WARMUP unmeasured uploads per side (connections, the file in the page cache, and the server's
+    and clients' memory touched up to what an upload needs), then `repeat` turns each, swapping who
+    goes first so drift hits both sides alike."""
+    for i in range(WARMUP):
+        stage.run("ours", path, -1 - i)
+        stage.run("theirs", path, -1 - i)
     runs: dict[str, list[Run]] = {"ours": [], "theirs": []}
     for i in range(repeat):
         for side in ("ours", "theirs") if i % 2 == 0 else ("theirs", "ours"):
