@@ -236,8 +236,9 @@ def _median_cpu(runs: list[Run]) -> dict[str, float]:
 
 # The integrity checks each side makes, printed beside the figures.
 CHECKS = {
-    "ours": "CRC32 per part, signed into its URL; the server verifies it (400 BadDigest) and answers the CRC32 "
-            "it stored, which the client compares; the object's composite CRC32 compared at complete",
+    "ours": "CRC32 and length per part, signed into its URL; the server verifies the CRC32 (400 BadDigest) and "
+            "answers the CRC32 it stored, which the client compares; complete lists each part's CRC32 and the "
+            "planned size, which the server checks; the object's composite CRC32 compared at complete",
     "TransferManager": "CRC32 per part (botocore's default request checksum), verified by the server; over plain "
                        "HTTP a SHA-256 payload hash in each SigV4 signature; nothing compared at complete",
 }
