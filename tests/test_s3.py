@@ -346,23 +346,25 @@ def test_complete_lists_no_parts_when_the_client_sends_their_crc32s(world, uploa
 
 def test_parts_that_do_not_add_up_to_the_planned_size_are_refused_at_complete(world, uploader):
     """x-amz-mp-object-size: S3 refuses a completion whose parts do not add up to the size the backend
-    planned (a client bug, or a client filling more storage than it asked for)."""
+    planned. A presigned part cannot be longer than planned (next test); this one is stored with the
+    backend's own credentials, as a part that reached the bucket some other way."""
+    _server, service, _token, _ = world
     data = blob(10 * MiB, seed=6)
     created, t0 = uploader.start("small.bin", len(data), 5 * MiB), time.perf_counter()
-    first, longer = data[:5 * MiB], data[5 * MiB:] + b"x" * MiB  # the last part sent 1 MiB too long
-    refs = [uploader.put_part(created["upload_id"], Part(n, 0, len(c)), c, Checksums.of(c), t0)
-            for n, c in ((1, first), (2, longer))]
-    listed = [{"number": p.number, "etag": p.etag, "crc32": Checksums.of(c).crc32}
-              for p, c in zip(refs, (first, longer), strict=True)]
+    first, longer = data[:5 * MiB], data[5 * MiB:] + b"x" * MiB  # the last part 1 MiB too long
+    one = uploader.put_part(created["upload_id"], Part(1, 0, 5 * MiB), first, Checksums.of(first), t0)
+    two = service.s3.upload_part(Bucket=service.bucket, Key=created["key"], UploadId=created["upload_id"],
+                                 PartNumber=2, Body=longer, ChecksumCRC32=Checksums.of(longer).crc32)
+    listed = [{"number": 1, "etag": one.etag, "crc32": Checksums.of(first).crc32},
+              {"number": 2, "etag": two["ETag"], "crc32": Checksums.of(longer).crc32}]
     answer = uploader.api.post(f"/api/uploads/{created['upload_id']}/complete", json={"parts": listed})
     assert answer.status_code == 422 and answer.json()["title"] == "Parts do not add up"
     assert "11534336" in answer.json()["detail"] and "10485760" in answer.json()["detail"]
 
 
 def test_each_part_url_is_signed_for_its_planned_length(world, uploader, monkeypatch):
-    """Content-Length among X-Amz-SignedHeaders, signed with the planned length: S3 then refuses (403
-    SignatureDoesNotMatch) a body of another length at PUT. moto does not check signatures; the object
-    size is still checked at complete (previous test)."""
+    """Content-Length among X-Amz-SignedHeaders, signed with the planned length: S3 (and the embedded
+    server's S3 layer) then refuses a body of another length at PUT with 403 SignatureDoesNotMatch."""
     _server, service, _token, _ = world
     signed_lengths, presign = {}, service.s3.generate_presigned_url
 
@@ -377,6 +379,8 @@ def test_each_part_url_is_signed_for_its_planned_length(world, uploader, monkeyp
     assert signed_lengths == {1: 5 * MiB, 3: 2 * MiB}
     for signed in urls:
         assert "content-length" in parse_qs(urlsplit(signed["url"]).query)["X-Amz-SignedHeaders"][0].split(";")
+    longer = httpx.put(urls[1]["url"], content=b"x" * (2 * MiB + 1), headers=urls[1]["headers"])
+    assert longer.status_code == 403 and "<Code>SignatureDoesNotMatch</Code>" in longer.text
 
 
 def test_wrong_part_numbers_and_expired_urls_are_caught(world, uploader):

@@ -6,6 +6,8 @@
 - CompleteMultipartUpload on an upload created with a checksum algorithm wants each part's checksum in
   the list (400 InvalidRequest when one is missing: the message below is S3's); with
   x-amz-mp-object-size, parts that add up to it (400 InvalidRequest; API reference, MpuObjectSize);
+- a presigned URL is checked against its signature (SigV4 query authentication): a signed header sent
+  with another value gets 403 SignatureDoesNotMatch, a URL past X-Amz-Date + X-Amz-Expires 403 AccessDenied;
 - an object's ETag is an MD5 digest of its data only without SSE-KMS/SSE-C encryption ("Objects
   encrypted by SSE-C or SSE-KMS have ETags that are not an MD5 digest of their object data").
 
@@ -17,12 +19,15 @@ from __future__ import annotations
 import base64
 import hashlib
 import zlib
+from datetime import UTC, datetime, timedelta
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
 from botocore.exceptions import ClientError
 
 from course_lib import backends
+from course_lib.backends import sigv4
 from course_lib.lab.flaky_network import FaultyTransport
 from course_lib.s3 import MiB, Uploader, UploadFailed
 from course_lib.s3.integrity import Checksums, object_checksum
@@ -62,6 +67,27 @@ def test_a_body_that_does_not_match_its_crc32_is_refused_with_bad_digest(raw_upl
     assert refused.status_code == 400 and "<Code>BadDigest</Code>" in refused.text
     stored = httpx.put(url, content=data, headers={"x-amz-checksum-crc32": _crc(data)})
     assert stored.status_code == 200 and stored.headers["x-amz-checksum-crc32"] == _crc(data)
+    client.abort_multipart_upload(Bucket=bucket, Key="k", UploadId=upload_id)
+
+
+def test_a_presigned_url_holds_only_for_the_headers_it_signed_and_only_until_it_expires(raw_upload):
+    client, bucket, upload_id = raw_upload
+    data = blob(5 * MiB, seed=15)
+    url = _part_url(client, bucket, upload_id, 1, _crc(data))
+    other = httpx.put(url, content=data, headers={"x-amz-checksum-crc32": _crc(b"other bytes")})
+    assert other.status_code == 403 and "<Code>SignatureDoesNotMatch</Code>" in other.text
+    query = urlsplit(url)
+    environ = {"REQUEST_METHOD": "PUT", "QUERY_STRING": query.query, "RAW_URI": f"{query.path}?{query.query}",
+               "HTTP_HOST": query.netloc, "HTTP_X_AMZ_CHECKSUM_CRC32": _crc(data)}
+    creds = backends.s3().credentials
+    secrets = {creds["aws_access_key_id"]: creds["aws_secret_access_key"]}
+    signed_at = datetime.strptime(parse_qs(query.query)["X-Amz-Date"][0], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+    lifetime = int(parse_qs(query.query)["X-Amz-Expires"][0])
+    assert sigv4.refusal(environ, secrets, now=signed_at) is None, "the signature botocore made holds"
+    assert sigv4.refusal(environ, secrets, now=signed_at + timedelta(seconds=lifetime + 1))[0] == "AccessDenied"
+    assert sigv4.refusal(environ, {"someone-else": "x"}, now=signed_at) is None, "keys it was not given: unchecked"
+    stored = httpx.put(url, content=data, headers={"x-amz-checksum-crc32": _crc(data)})
+    assert stored.status_code == 200
     client.abort_multipart_upload(Bucket=bucket, Key="k", UploadId=upload_id)
 
 

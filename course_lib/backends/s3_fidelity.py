@@ -11,6 +11,10 @@ reference, CompleteMultipartUpload). moto 5 stores whatever body arrives, echoes
 checksum and ignores both rules, so on it a corrupted part or a wrong-sized object would go unnoticed.
 This WSGI layer makes those checks from the bytes the server actually received.
 
+Presigned URLs are checked as S3 checks them (`sigv4.py`): a request whose signed headers differ from
+the signed ones (another Content-Length, another CRC32 header) gets 403 SignatureDoesNotMatch, an
+expired one 403 AccessDenied. moto checks no signature.
+
 It can also answer ETags that are not MD5 digests (`opaque_etags`), as S3 does for objects encrypted
 with SSE-KMS or SSE-C: the lesson shows what that does to a client that trusts the ETag as a checksum.
 Everything else passes through to moto untouched.
@@ -30,6 +34,9 @@ from typing import Any
 from urllib.parse import parse_qs
 from xml.sax.saxutils import escape
 
+from course_lib.backends import sigv4
+from course_lib.backends.s3_backend import EMBEDDED_CREDENTIALS
+
 Environ = dict[str, Any]
 StartResponse = Callable[..., Any]
 WSGIApp = Callable[[Environ, StartResponse], Iterable[bytes]]
@@ -47,17 +54,18 @@ def composite_crc32(part_checksums: list[str]) -> str:
     return f"{crc32_b64(joined)}-{len(part_checksums)}"
 
 
-def _error(code: str, message: str) -> tuple[str, list[tuple[str, str]], bytes]:
+def _error(code: str, message: str, status: str = "400 Bad Request") -> tuple[str, list[tuple[str, str]], bytes]:
     body = (f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{code}</Code>'
             f"<Message>{escape(message)}</Message></Error>").encode()
-    return "400 Bad Request", [("Content-Type", "application/xml"), ("Content-Length", str(len(body)))], body
+    return status, [("Content-Type", "application/xml"), ("Content-Length", str(len(body)))], body
 
 
 class S3Fidelity:
     """WSGI middleware: checksum checks, part checksums in ListParts, the composite checksum at complete."""
 
-    def __init__(self, app: WSGIApp) -> None:
-        self.app = app
+    def __init__(self, app: WSGIApp, secrets: dict[str, str] | None = None) -> None:
+        """`secrets`: access key id -> secret key, for the presigned URLs this server checks."""
+        self.app, self.secrets = app, secrets or {}
         self.opaque_etags = False  # imitate SSE-KMS: ETags that are not MD5 digests
         self._lock = threading.Lock()
         self._parts: dict[tuple[str, int], tuple[str, int]] = {}  # (upload id, part number) -> stored (CRC32, size)
@@ -67,6 +75,9 @@ class S3Fidelity:
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         method, query = environ["REQUEST_METHOD"], parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
         upload_id = query.get("uploadId", [""])[0]
+        if refused := sigv4.refusal(environ, self.secrets):
+            _read_body(environ)  # read what was sent, so that the connection can carry the next request
+            return _answer(start_response, *_error(*refused, status="403 Forbidden"))
         if method == "POST" and "uploads" in query:
             return self._create(environ, start_response)
         if method == "PUT" and "HTTP_X_AMZ_COPY_SOURCE" not in environ:
@@ -245,7 +256,8 @@ class Server:
         from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
         from werkzeug.serving import make_server
 
-        self.app = S3Fidelity(DomainDispatcherApplication(create_backend_app))
+        secrets = {EMBEDDED_CREDENTIALS["aws_access_key_id"]: EMBEDDED_CREDENTIALS["aws_secret_access_key"]}
+        self.app = S3Fidelity(DomainDispatcherApplication(create_backend_app), secrets)
         self._server = make_server(host, port, self.app, threaded=True, request_handler=MotoRequestHandler)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True, name="embedded-s3")
 
