@@ -4,7 +4,7 @@ A presigned URL carries its signature in the query (AWS S3 API reference, "Authe
 Using Query Parameters (AWS Signature Version 4)"). S3 recomputes it from the request it receives:
 
     canonical request = method, URI path, query without X-Amz-Signature (names and values URI-encoded,
-                        sorted), "name:value" of every header listed in X-Amz-SignedHeaders,
+                        then sorted), "name:value" of every header listed in X-Amz-SignedHeaders,
                         that list, and "UNSIGNED-PAYLOAD"
     string to sign    = "AWS4-HMAC-SHA256", X-Amz-Date, the credential scope, SHA-256 of the above
     signature         = HMAC-SHA256 chain: "AWS4" + secret -> date -> region -> "s3" -> "aws4_request"
@@ -75,7 +75,7 @@ def refusal(environ: dict[str, Any], secrets: dict[str, str], now: datetime | No
     path = (environ.get("RAW_URI") or environ.get("REQUEST_URI") or quote(environ.get("PATH_INFO", "/"))).split("?")[0]
     canonical = "\n".join([
         environ["REQUEST_METHOD"], path,
-        "&".join(f"{_encode(n)}={_encode(v)}" for n, v in sorted(query) if n != "X-Amz-Signature"),
+        "&".join(f"{n}={v}" for n, v in sorted((_encode(n), _encode(v)) for n, v in query if n != "X-Amz-Signature")),
         "".join(f"{name}:{_header(environ, name)}\n" for name in names),
         ";".join(names), "UNSIGNED-PAYLOAD"])
     to_sign = "\n".join([ALGORITHM, stamp, scope, hashlib.sha256(canonical.encode()).hexdigest()])
