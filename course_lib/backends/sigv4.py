@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote, unquote
 
@@ -53,6 +53,15 @@ def _header(environ: dict[str, Any], name: str) -> str:
     return " ".join(str(value).split())
 
 
+def expires_at(params: dict[str, str]) -> datetime | None:
+    """When a presigned URL stops being valid: X-Amz-Date + X-Amz-Expires, or None if it carries neither.
+    ValueError when they are not a date and a number of seconds."""
+    if "X-Amz-Date" not in params or "X-Amz-Expires" not in params:
+        return None
+    signed_at = datetime.strptime(params["X-Amz-Date"], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+    return signed_at + timedelta(seconds=int(params["X-Amz-Expires"]))
+
+
 def refusal(environ: dict[str, Any], secrets: dict[str, str], now: datetime | None = None) -> tuple[str, str] | None:
     """(S3 error code, message) for a presigned request S3 would refuse, or None: not presigned, an access
     key this server was not given, or a signature that holds."""
@@ -63,13 +72,14 @@ def refusal(environ: dict[str, Any], secrets: dict[str, str], now: datetime | No
     key_id, _, scope = params.get("X-Amz-Credential", "").partition("/")
     if key_id not in secrets:
         return None
-    stamp, expires = params.get("X-Amz-Date", ""), params.get("X-Amz-Expires", "")
+    stamp = params.get("X-Amz-Date", "")
     try:
-        signed_at = datetime.strptime(stamp, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
-        lifetime = int(expires)
+        until = expires_at(params)
     except ValueError:
+        until = None
+    if until is None:
         return "AuthorizationQueryParametersError", "X-Amz-Date and X-Amz-Expires must be a date and a number."
-    if (now or datetime.now(UTC)).timestamp() > signed_at.timestamp() + lifetime:
+    if (now or datetime.now(UTC)) > until:
         return "AccessDenied", "Request has expired"
     names = params.get("X-Amz-SignedHeaders", "").split(";")
     path = (environ.get("RAW_URI") or environ.get("REQUEST_URI") or quote(environ.get("PATH_INFO", "/"))).split("?")[0]

@@ -35,6 +35,7 @@ import httpx
 from tqdm.auto import tqdm
 
 from course_lib import failpoints
+from course_lib.backends.sigv4 import expires_at
 from course_lib.retries.policies import FullJitter, RetriesExhausted, Retryable, RetryPlan, retry
 from course_lib.s3.buffers import PartBuffers, Source, SourceChanged
 from course_lib.s3.integrity import Checksums, Integrity, multipart_etag, object_checksum
@@ -101,13 +102,10 @@ class UploadResult:
 
 
 def url_expired(url: str, now: datetime | None = None) -> bool:
-    """True when a SigV4 presigned URL is past X-Amz-Date + X-Amz-Expires (checked before sending:
-    the embedded server accepts expired URLs, real S3 answers 403)."""
-    query = parse_qs(urlsplit(url).query)
-    if "X-Amz-Date" not in query or "X-Amz-Expires" not in query:
-        return False
-    signed = datetime.strptime(query["X-Amz-Date"][0], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
-    return (now or datetime.now(UTC)).timestamp() >= signed.timestamp() + int(query["X-Amz-Expires"][0])
+    """True when a SigV4 presigned URL is past X-Amz-Date + X-Amz-Expires (checked before sending, so that
+    a part is never sent on a URL S3 would refuse with 403)."""
+    until = expires_at({k: v[0] for k, v in parse_qs(urlsplit(url).query).items()})
+    return until is not None and (now or datetime.now(UTC)) >= until
 
 
 def _body(data: bytes | memoryview) -> tuple[Any, dict[str, str]]:
@@ -257,25 +255,28 @@ class Uploader:
         """Upload `source` (bytes or a file path). If the client dies mid-way (a lesson arms a crash at
         PART_STORED), nothing is completed or aborted: the journal keeps the upload id for `resume`."""
         t0 = time.perf_counter()  # the upload's clock starts before CreateMultipartUpload
-        size, upload = _size(source), dict[str, str]()
-        # The first window is hashed while the API creates the upload, on the plan the API will make
-        # (the same rules, `plan.plan`); if it planned otherwise, those hashes are dropped.
+        created, ahead = self._create_hashing(source, filename, part_size)
+        self.journal[created["upload_id"]] = created
+        return self._send(created, source, skip={}, t0=t0, ahead=ahead)
+
+    def _create_hashing(self, source: Source, filename: str, part_size: int | None) -> tuple[dict, SignAhead | None]:
+        """Create the upload while its first window is hashed, on the plan the API will make (the same
+        rules, `plan.plan`). If the API planned otherwise, those hashes are dropped (None: start afresh)."""
+        size, upload = _size(source), dict[str, Any]()
         guess = _local_plan(size, part_size)
         ahead = self._sign_ahead(guess, source, lambda: upload["upload_id"], skip={}) if guess else None
         if ahead:
             ahead.prefetch()
         try:
-            created = self.start(filename, size, part_size)
+            upload.update(self.start(filename, size, part_size))
         except BaseException:
             if ahead:
                 ahead.close()
             raise
-        upload.update(created)
-        if ahead and PartPlan(created["size"], created["part_size"]) != guess:
+        if ahead and PartPlan(upload["size"], upload["part_size"]) != guess:
             ahead.close()
             ahead = None
-        self.journal[created["upload_id"]] = created
-        return self._send(created, source, skip={}, t0=t0, ahead=ahead)
+        return upload, ahead
 
     def resume(self, upload_id: str, source: Source) -> UploadResult:
         """Finish an interrupted upload: ask which parts the server holds, send only the others."""
